@@ -1,0 +1,194 @@
+#include "request_file.hpp"
+
+#include <simdjson.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+#include <unordered_set>
+
+#include "line_reader.hpp"
+#include "sha256.hpp"
+
+namespace batchd::jobs {
+namespace {
+
+using simdjson::dom::element;
+
+// Writes one chunk file and hashes it on the way.
+class chunk_writer {
+ public:
+  chunk_writer(std::filesystem::path path) : file_(std::fopen(path.c_str(), "wb")) {
+    chunk_.path = std::move(path);
+    if (!file_) throw std::system_error(errno, std::generic_category(), "create " + chunk_.path.string());
+    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  }
+  ~chunk_writer() {
+    if (file_) std::fclose(file_);
+  }
+  void add(std::string_view line, std::int64_t inputs, std::int64_t tokens) {
+    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF)
+      throw std::system_error(errno, std::generic_category(), "write " + chunk_.path.string());
+    hash_.update(line);
+    hash_.update("\n");
+    ++chunk_.requests;
+    chunk_.bytes += static_cast<std::int64_t>(line.size()) + 1;
+    chunk_.embedding_inputs += inputs;
+    chunk_.estimated_prompt_tokens += tokens;
+  }
+  bool fits(std::int64_t bytes, std::int64_t inputs, const batch_limits& l) const {
+    return chunk_.requests + 1 <= l.max_requests && chunk_.bytes + bytes <= l.max_bytes &&
+           chunk_.embedding_inputs + inputs <= l.max_embedding_inputs;
+  }
+  chunk_file finish() {
+    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0 || std::fclose(file_) != 0) {
+      file_ = nullptr;
+      throw std::system_error(errno, std::generic_category(), "close " + chunk_.path.string());
+    }
+    file_ = nullptr;
+    chunk_.sha256 = hash_.hex();
+    return chunk_;
+  }
+
+ private:
+  std::FILE* file_;
+  chunk_file chunk_;
+  sha256 hash_;
+};
+
+std::int64_t count_inputs(element body) {
+  element input;
+  if (body["input"].get(input)) return 0;
+  if (!input.is_array()) return 1;
+  auto arr = input.get_array().value_unsafe();
+  const auto n = static_cast<std::int64_t>(arr.size());
+  if (n == 0) return 0;
+  return (*arr.begin()).is_number() ? 1 : n;  // an array of token ids is one input
+}
+
+// Checks one parsed line; "" if good, else the message (and `hint`).
+std::string check_line(element doc, request_file_report& r, std::unordered_set<std::string>& ids,
+                       std::string& hint, element& body_out) {
+  if (!doc.is_object()) {
+    hint = "each line must be one JSON object: {\"custom_id\", \"method\", \"url\", \"body\"}";
+    return "the line is not a JSON object";
+  }
+  std::string_view custom_id, method, url, model;
+  if (doc["custom_id"].get(custom_id) || custom_id.empty()) {
+    hint = "give every line a non-empty string \"custom_id\" to match its result";
+    return "\"custom_id\" is missing or not a non-empty string";
+  }
+  if (doc["method"].get(method) || method != "POST") {
+    hint = "set \"method\": \"POST\"";
+    return "\"method\" must be \"POST\"";
+  }
+  if (doc["url"].get(url) || !is_batch_endpoint(url)) {
+    hint = "use one of /v1/chat/completions, /v1/embeddings, /v1/responses, /v1/completions, "
+           "/v1/moderations";
+    return "\"url\" is missing or not an endpoint the Batch API serves";
+  }
+  if (r.endpoint.empty()) r.endpoint = url;
+  else if (url != r.endpoint) {
+    hint = "a file holds requests for one endpoint; split it into one file per endpoint";
+    return "\"url\" is " + std::string(url) + " but earlier lines use " + r.endpoint;
+  }
+  element body;
+  if (doc["body"].get(body) || !body.is_object()) {
+    hint = "put the request parameters in a \"body\" object";
+    return "\"body\" is missing or not an object";
+  }
+  if (body["model"].get(model) || model.empty()) {
+    hint = "set \"body\": {\"model\": …}";
+    return "\"body.model\" is missing or not a string";
+  }
+  if (r.model.empty()) r.model = model;
+  else if (model != r.model) {
+    hint = "a batch runs one model; split the file into one file per model";
+    return "\"body.model\" is " + std::string(model) + " but earlier lines use " + r.model;
+  }
+  bool stream = false;
+  if (!body["stream"].get(stream) && stream) {
+    hint = "remove \"stream\": true; batch requests cannot stream";
+    return "\"body.stream\" is true";
+  }
+  if (!ids.emplace(custom_id).second) {
+    hint = "make every \"custom_id\" unique within the file";
+    return "\"custom_id\" \"" + std::string(custom_id) + "\" is used by an earlier line";
+  }
+  body_out = body;
+  return "";
+}
+
+}  // namespace
+
+bool is_batch_endpoint(std::string_view url) {
+  return url == "/v1/chat/completions" || url == "/v1/embeddings" || url == "/v1/responses" ||
+         url == "/v1/completions" || url == "/v1/moderations";
+}
+
+request_file_report split_request_file(const std::filesystem::path& input,
+                                       const std::filesystem::path& out_dir,
+                                       const split_options& options) {
+  request_file_report r;
+  std::filesystem::create_directories(out_dir);
+  line_reader reader(input);
+  simdjson::dom::parser parser;
+  std::unordered_set<std::string> ids;
+  std::optional<chunk_writer> chunk;
+  std::vector<std::filesystem::path> written;
+  const auto& limits = options.limits;
+
+  auto fail = [&](std::string message, std::string hint) {
+    ++r.lines_with_errors;
+    if (r.errors.size() < options.max_errors)
+      r.errors.push_back({reader.line_number(), std::move(message), std::move(hint)});
+  };
+
+  std::string_view line;
+  while (reader.next(line)) {
+    if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      fail("the line is empty", "remove blank lines");
+      continue;
+    }
+    element doc;
+    if (auto err = parser.parse(line.data(), line.size(), false).get(doc)) {
+      fail(std::string("the line is not valid JSON (") + simdjson::error_message(err) + ")",
+           "each line must be one complete JSON object; check quotes and escapes");
+      continue;
+    }
+    std::string hint;
+    element body;
+    if (auto message = check_line(doc, r, ids, hint, body); !message.empty()) {
+      fail(std::move(message), std::move(hint));
+      continue;
+    }
+    const auto bytes = static_cast<std::int64_t>(line.size()) + 1;
+    const auto inputs = r.endpoint == "/v1/embeddings" ? count_inputs(body) : 0;
+    if (bytes > limits.max_bytes || inputs > limits.max_embedding_inputs) {
+      fail("the request is larger than one batch may be", "make the request smaller");
+      continue;
+    }
+    ++r.requests;
+    if (r.lines_with_errors > 0) continue;  // keep checking, stop writing
+    if (chunk && !chunk->fits(bytes, inputs, limits)) {
+      r.chunks.push_back(chunk->finish());
+      chunk.reset();
+    }
+    if (!chunk) {
+      written.push_back(out_dir / ("chunk-" + std::to_string(written.size() + 1) + ".jsonl"));
+      chunk.emplace(written.back());
+    }
+    // A documented heuristic: a token is about four bytes of request JSON.
+    chunk->add(line, inputs, (bytes + 3) / 4);
+  }
+  if (r.requests == 0 && r.lines_with_errors == 0) fail("the file has no requests", "add at least one line");
+  if (chunk && r.lines_with_errors == 0) r.chunks.push_back(chunk->finish());
+  chunk.reset();
+  if (r.lines_with_errors > 0) {
+    r.chunks.clear();
+    for (const auto& p : written) std::filesystem::remove(p);
+  }
+  return r;
+}
+
+}  // namespace batchd::jobs

@@ -1,0 +1,24 @@
+#pragma once
+// Incremental SHA-256 (OpenSSL), hex-encoded: the content hash that names an
+// upload so a restart can find it again.
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace batchd::jobs {
+
+class sha256 {
+ public:
+  sha256();
+  ~sha256();
+  sha256(sha256&&) noexcept;
+  sha256& operator=(sha256&&) noexcept;
+  void update(std::string_view bytes);
+  std::string hex();  // finishes; call once
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace batchd::jobs

@@ -1,0 +1,188 @@
+#include "request_file.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sha256.hpp"
+
+namespace batchd::jobs {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json chat(const std::string& id, const std::string& model = "gpt-4o-mini") {
+  return {{"custom_id", id},
+          {"method", "POST"},
+          {"url", "/v1/chat/completions"},
+          {"body", {{"model", model}, {"messages", {{{"role", "user"}, {"content", "hello " + id}}}}}}};
+}
+
+json embed(const std::string& id, int inputs) {
+  return {{"custom_id", id},
+          {"method", "POST"},
+          {"url", "/v1/embeddings"},
+          {"body", {{"model", "text-embedding-3-small"}, {"input", std::vector<std::string>(inputs, "t")}}}};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class request_file : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("batchd-jobs-test-" + std::to_string(::getpid()));
+  fs::path input = dir / "in.jsonl";
+  fs::path out = dir / "chunks";
+  void SetUp() override {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  void write(const std::vector<json>& lines, const std::string& eol = "\n") {
+    std::ofstream f(input, std::ios::binary);
+    for (const auto& l : lines) f << l.dump() << eol;
+  }
+  request_file_report split(batch_limits limits = {}) { return split_request_file(input, out, {limits, 20}); }
+};
+
+TEST_F(request_file, splits_by_request_count_and_keeps_every_byte_in_order) {
+  std::vector<json> lines;
+  for (int i = 0; i < 10; ++i) lines.push_back(chat("r" + std::to_string(i)));
+  write(lines);
+  auto r = split({4, 1'000'000, 50'000});
+  ASSERT_TRUE(r.errors.empty());
+  EXPECT_EQ(r.endpoint, "/v1/chat/completions");
+  EXPECT_EQ(r.model, "gpt-4o-mini");
+  EXPECT_EQ(r.requests, 10);
+  ASSERT_EQ(r.chunks.size(), 3u);
+  EXPECT_EQ(r.chunks[0].requests, 4);
+  EXPECT_EQ(r.chunks[2].requests, 2);
+  std::string joined;
+  for (const auto& c : r.chunks) {
+    const auto bytes = slurp(c.path);
+    EXPECT_EQ(static_cast<std::int64_t>(bytes.size()), c.bytes);
+    sha256 h;
+    h.update(bytes);
+    EXPECT_EQ(c.sha256, h.hex());
+    joined += bytes;
+  }
+  EXPECT_EQ(joined, slurp(input));
+}
+
+TEST_F(request_file, same_input_same_chunks) {
+  std::vector<json> lines;
+  for (int i = 0; i < 7; ++i) lines.push_back(chat("r" + std::to_string(i)));
+  write(lines);
+  auto a = split({3, 1'000'000, 50'000});
+  fs::remove_all(out);
+  auto b = split({3, 1'000'000, 50'000});
+  ASSERT_EQ(a.chunks.size(), b.chunks.size());
+  for (std::size_t i = 0; i < a.chunks.size(); ++i) EXPECT_EQ(a.chunks[i].sha256, b.chunks[i].sha256);
+}
+
+TEST_F(request_file, splits_by_bytes_and_by_embedding_inputs) {
+  write({chat("a"), chat("b"), chat("c")});
+  const auto line_bytes = static_cast<std::int64_t>(chat("a").dump().size()) + 1;
+  EXPECT_EQ(split({100, 2 * line_bytes, 50'000}).chunks.size(), 2u);
+  fs::remove_all(out);
+  write({embed("a", 30), embed("b", 30), embed("c", 50)});
+  auto r = split({100, 1'000'000, 60});
+  ASSERT_EQ(r.chunks.size(), 2u);
+  EXPECT_EQ(r.chunks[0].embedding_inputs, 60);
+  EXPECT_EQ(r.chunks[1].embedding_inputs, 50);
+}
+
+TEST_F(request_file, crlf_lines_become_lf) {
+  write({chat("a"), chat("b")}, "\r\n");
+  auto r = split();
+  ASSERT_EQ(r.chunks.size(), 1u);
+  EXPECT_EQ(slurp(r.chunks[0].path), chat("a").dump() + "\n" + chat("b").dump() + "\n");
+}
+
+TEST_F(request_file, every_kind_of_bad_line_is_reported_with_line_and_hint) {
+  auto no_id = chat("x");
+  no_id.erase("custom_id");
+  auto get = chat("g");
+  get["method"] = "GET";
+  auto bad_url = chat("u");
+  bad_url["url"] = "/v1/images/nope";
+  auto other_url = embed("e", 1);
+  auto other_model = chat("m", "gpt-4o");
+  auto streaming = chat("s");
+  streaming["body"]["stream"] = true;
+  auto no_body = chat("n");
+  no_body.erase("body");
+  write({chat("ok"), no_id, get, bad_url, other_url, other_model, streaming, chat("ok"), no_body,
+         json::array()});
+  {
+    std::ofstream f(input, std::ios::app);
+    f << "{\"custom_id\": \"broken\"\n\n";
+  }
+  auto r = split();
+  ASSERT_EQ(r.errors.size(), 11u);
+  EXPECT_EQ(r.lines_with_errors, 11);
+  const std::vector<std::pair<int, std::string>> expected = {
+      {2, "custom_id"}, {3, "method"}, {4, "url"},        {5, "url"},   {6, "body.model"},
+      {7, "stream"},    {8, "earlier line"}, {9, "body"}, {10, "not a JSON object"},
+      {11, "not valid JSON"}, {12, "empty"}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(r.errors[i].line, expected[i].first) << i;
+    EXPECT_NE(r.errors[i].message.find(expected[i].second), std::string::npos) << r.errors[i].message;
+    EXPECT_FALSE(r.errors[i].hint.empty());
+  }
+  EXPECT_TRUE(r.chunks.empty());
+  EXPECT_TRUE(fs::is_empty(out)) << "a rejected file leaves no chunk behind";
+}
+
+TEST_F(request_file, error_list_is_capped_but_counted) {
+  std::vector<json> lines(50, json::array());
+  write(lines);
+  auto r = split();
+  EXPECT_EQ(r.errors.size(), 20u);
+  EXPECT_EQ(r.lines_with_errors, 50);
+}
+
+TEST_F(request_file, empty_file_is_an_error) {
+  write({});
+  auto r = split();
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("no requests"), std::string::npos);
+}
+
+TEST_F(request_file, long_lines_cross_read_blocks) {
+  std::vector<json> lines;
+  for (int i = 0; i < 5; ++i) {
+    auto l = chat("big" + std::to_string(i));
+    l["body"]["messages"][0]["content"] = std::string(6 << 20, 'x');  // longer than one 4 MiB block
+    lines.push_back(l);
+  }
+  write(lines);
+  auto r = split();
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
+  EXPECT_EQ(r.requests, 5);
+  EXPECT_EQ(slurp(r.chunks[0].path), slurp(input));
+}
+
+TEST_F(request_file, a_120k_request_job_becomes_three_batches) {
+  {
+    std::ofstream f(input, std::ios::binary);
+    for (int i = 0; i < 120'000; ++i) f << chat("r" + std::to_string(i)).dump() << "\n";
+  }
+  auto r = split();
+  ASSERT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.chunks.size(), 3u);
+  EXPECT_EQ(r.chunks[0].requests, 50'000);
+  EXPECT_EQ(r.chunks[1].requests, 50'000);
+  EXPECT_EQ(r.chunks[2].requests, 20'000);
+}
+
+}  // namespace
+}  // namespace batchd::jobs
