@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <memory>
 #include <system_error>
 #include <unordered_set>
 
@@ -21,7 +22,8 @@ class chunk_writer {
   chunk_writer(std::filesystem::path path) : file_(std::fopen(path.c_str(), "wb")) {
     chunk_.path = std::move(path);
     if (!file_) throw std::system_error(errno, std::generic_category(), "create " + chunk_.path.string());
-    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+    // glibc ignores the size when it picks the buffer itself: give it one.
+    std::setvbuf(file_, buffer_.get(), _IOFBF, buffer_size);
   }
   ~chunk_writer() {
     if (file_) std::fclose(file_);
@@ -51,6 +53,8 @@ class chunk_writer {
   }
 
  private:
+  static constexpr std::size_t buffer_size = 1 << 20;
+  std::unique_ptr<char[]> buffer_ = std::make_unique<char[]>(buffer_size);
   std::FILE* file_;
   chunk_file chunk_;
   sha256 hash_;

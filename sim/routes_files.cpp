@@ -68,7 +68,8 @@ class multipart_upload final : public upload_sink, part_handler {
       filename_ = part.filename.value_or("upload");
       out_ = std::fopen(temp_.c_str(), "wb");
       if (!out_) throw multipart_error("could not store the file");
-      std::setvbuf(out_, nullptr, _IOFBF, 1 << 20);
+      // glibc ignores the size when it picks the buffer itself: give it one.
+      std::setvbuf(out_, buffer_.get(), _IOFBF, buffer_size);
     }
   }
   void part_data(std::string_view bytes) override {
@@ -88,6 +89,8 @@ class multipart_upload final : public upload_sink, part_handler {
 
   multipart_parser parser_;
   std::filesystem::path temp_;
+  static constexpr std::size_t buffer_size = 1 << 20;
+  std::unique_ptr<char[]> buffer_ = std::make_unique<char[]>(buffer_size);
   std::FILE* out_ = nullptr;
   bool taken_ = false;
   std::string current_, error_;
