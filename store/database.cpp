@@ -1,0 +1,310 @@
+#include "database.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "schema.hpp"
+
+namespace batchd::store {
+namespace {
+
+template <class T>
+void bind_opt(SQLite::Statement& st, int i, const std::optional<T>& v) {
+  if (v) st.bind(i, *v);
+  else st.bind(i);
+}
+
+std::optional<std::string> opt_text(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return c.getString();
+}
+
+constexpr const char* job_columns =
+    "id, name, kind, source, stage, endpoint, model, error, total, succeeded, failed, "
+    "cancel_requested, created_at, finished_at";
+
+job_row read_job(SQLite::Statement& q) {
+  job_row j;
+  j.id = q.getColumn(0).getInt64();
+  j.name = q.getColumn(1).getString();
+  j.kind = q.getColumn(2).getString();
+  j.source = q.getColumn(3).getString();
+  j.stage = q.getColumn(4).getString();
+  j.endpoint = opt_text(q.getColumn(5));
+  j.model = opt_text(q.getColumn(6));
+  j.error = opt_text(q.getColumn(7));
+  j.total = q.getColumn(8).getInt64();
+  j.succeeded = q.getColumn(9).getInt64();
+  j.failed = q.getColumn(10).getInt64();
+  j.cancel_requested = q.getColumn(11).getInt() != 0;
+  j.created_at = q.getColumn(12).getDouble();
+  if (!q.getColumn(13).isNull()) j.finished_at = q.getColumn(13).getDouble();
+  return j;
+}
+
+constexpr const char* chunk_columns =
+    "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
+    "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
+    "req_failed, not_before, creates";
+
+chunk_row read_chunk(SQLite::Statement& q) {
+  chunk_row c;
+  c.id = q.getColumn(0).getInt64();
+  c.job_id = q.getColumn(1).getInt64();
+  c.idx = q.getColumn(2).getInt();
+  c.attempt = q.getColumn(3).getInt();
+  c.stage = q.getColumn(4).getString();
+  c.path = q.getColumn(5).getString();
+  c.sha256 = q.getColumn(6).getString();
+  c.requests = q.getColumn(7).getInt64();
+  c.bytes = q.getColumn(8).getInt64();
+  c.est_tokens = q.getColumn(9).getInt64();
+  c.file_id = opt_text(q.getColumn(10));
+  c.batch_id = opt_text(q.getColumn(11));
+  c.batch_status = opt_text(q.getColumn(12));
+  c.output_file_id = opt_text(q.getColumn(13));
+  c.error_file_id = opt_text(q.getColumn(14));
+  c.error = opt_text(q.getColumn(15));
+  c.req_total = q.getColumn(16).getInt64();
+  c.req_completed = q.getColumn(17).getInt64();
+  c.req_failed = q.getColumn(18).getInt64();
+  c.not_before = q.getColumn(19).getDouble();
+  c.creates = q.getColumn(20).getInt();
+  return c;
+}
+
+// "SET a = ?, b = ?" for the fields present, binding from index `first`.
+struct update_sql {
+  std::string set;
+  std::vector<std::function<void(SQLite::Statement&, int)>> binds;
+  template <class T>
+  void add(const char* column, const std::optional<T>& v) {
+    if (!v) return;
+    set += std::string(", ") + column + " = ?";
+    binds.push_back([v](SQLite::Statement& st, int i) { st.bind(i, *v); });
+  }
+};
+
+update_sql fields_sql(const chunk_update& f) {
+  update_sql u;
+  u.add("file_id", f.file_id);
+  u.add("batch_id", f.batch_id);
+  u.add("batch_status", f.batch_status);
+  u.add("output_file_id", f.output_file_id);
+  u.add("error_file_id", f.error_file_id);
+  u.add("error", f.error);
+  u.add("req_total", f.req_total);
+  u.add("req_completed", f.req_completed);
+  u.add("req_failed", f.req_failed);
+  u.add("not_before", f.not_before);
+  u.add("creates", f.creates);
+  return u;
+}
+
+}  // namespace
+
+database::database(const std::filesystem::path& file)
+    : db_(std::make_unique<SQLite::Database>(file.string(),
+                                             SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE)) {
+  db_->exec("PRAGMA journal_mode = WAL");
+  // FULL: a committed transition survives power loss, not only a crash,
+  // before the paid call it enables is made.
+  db_->exec("PRAGMA synchronous = FULL");
+  db_->exec("PRAGMA foreign_keys = ON");
+  db_->setBusyTimeout(5000);
+  const int version = db_->execAndGet("PRAGMA user_version").getInt();
+  if (version > static_cast<int>(migrations.size()))
+    throw SQLite::Exception("database schema version " + std::to_string(version) +
+                            " is newer than this batchd knows (" +
+                            std::to_string(migrations.size()) + ")");
+  for (int v = version; v < static_cast<int>(migrations.size()); ++v) {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    db_->exec(std::string(migrations[v]));
+    db_->exec("PRAGMA user_version = " + std::to_string(v + 1));
+    tx.commit();
+  }
+}
+
+database::~database() = default;
+
+void database::transaction(const std::function<void()>& fn) {
+  SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+  fn();
+  tx.commit();
+}
+
+std::string database::free_job_name(const std::string& base) {
+  SQLite::Statement q(*db_, "SELECT 1 FROM jobs WHERE name = ?");
+  for (int n = 1;; ++n) {
+    const auto name = n == 1 ? base : base + "-" + std::to_string(n);
+    q.reset();
+    q.bind(1, name);
+    if (!q.executeStep()) return name;
+  }
+}
+
+std::int64_t database::insert_job(const std::string& name, const std::string& kind,
+                                  const std::string& source, double now) {
+  SQLite::Statement q(*db_,
+                      "INSERT INTO jobs (name, kind, source, stage, created_at) "
+                      "VALUES (?, ?, ?, 'received', ?)");
+  q.bind(1, name);
+  q.bind(2, kind);
+  q.bind(3, source);
+  q.bind(4, now);
+  q.exec();
+  return db_->getLastInsertRowid();
+}
+
+std::optional<job_row> database::job(std::int64_t id) {
+  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return read_job(q);
+}
+
+std::optional<job_row> database::job_by_name(const std::string& name) {
+  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE name = ?");
+  q.bind(1, name);
+  if (!q.executeStep()) return std::nullopt;
+  return read_job(q);
+}
+
+std::vector<job_row> database::unfinished_jobs() {
+  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns +
+                                " FROM jobs WHERE finished_at IS NULL ORDER BY id");
+  std::vector<job_row> out;
+  while (q.executeStep()) out.push_back(read_job(q));
+  return out;
+}
+
+std::vector<job_row> database::jobs_newest_first(std::int64_t limit, std::int64_t offset,
+                                                 const std::optional<std::string>& stage) {
+  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns +
+                                " FROM jobs WHERE (?1 IS NULL OR stage = ?1) "
+                                "ORDER BY id DESC LIMIT ?2 OFFSET ?3");
+  bind_opt(q, 1, stage);
+  q.bind(2, limit);
+  q.bind(3, offset);
+  std::vector<job_row> out;
+  while (q.executeStep()) out.push_back(read_job(q));
+  return out;
+}
+
+bool database::move_job(std::int64_t id, const std::string& from, const std::string& to,
+                        double now, const std::optional<std::string>& error) {
+  SQLite::Statement q(*db_,
+                      "UPDATE jobs SET stage = ?1, error = COALESCE(?2, error), "
+                      "finished_at = CASE WHEN ?1 IN ('completed', 'failed', 'cancelled') "
+                      "THEN ?3 END WHERE id = ?4 AND stage = ?5");
+  q.bind(1, to);
+  bind_opt(q, 2, error);
+  q.bind(3, now);
+  q.bind(4, id);
+  q.bind(5, from);
+  return q.exec() == 1;
+}
+
+void database::set_job_request(std::int64_t id, const std::string& endpoint,
+                               const std::string& model, std::int64_t total) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET endpoint = ?, model = ?, total = ? WHERE id = ?");
+  q.bind(1, endpoint);
+  q.bind(2, model);
+  q.bind(3, total);
+  q.bind(4, id);
+  q.exec();
+}
+
+void database::set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET succeeded = ?, failed = ? WHERE id = ?");
+  q.bind(1, succeeded);
+  q.bind(2, failed);
+  q.bind(3, id);
+  q.exec();
+}
+
+void database::request_cancel(std::int64_t id) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+std::int64_t database::insert_chunk(const chunk_row& c, double now) {
+  SQLite::Statement q(*db_,
+                      "INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
+                      "bytes, est_tokens, not_before, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  q.bind(1, c.job_id);
+  q.bind(2, c.idx);
+  q.bind(3, c.attempt);
+  q.bind(4, c.stage);
+  q.bind(5, c.path);
+  q.bind(6, c.sha256);
+  q.bind(7, c.requests);
+  q.bind(8, c.bytes);
+  q.bind(9, c.est_tokens);
+  q.bind(10, c.not_before);
+  q.bind(11, now);
+  q.exec();
+  return db_->getLastInsertRowid();
+}
+
+std::optional<chunk_row> database::chunk(std::int64_t id) {
+  SQLite::Statement q(*db_, std::string("SELECT ") + chunk_columns + " FROM chunks WHERE id = ?");
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return read_chunk(q);
+}
+
+std::vector<chunk_row> database::chunks_of(std::int64_t job_id) {
+  SQLite::Statement q(*db_, std::string("SELECT ") + chunk_columns +
+                                " FROM chunks WHERE job_id = ? ORDER BY idx, attempt");
+  q.bind(1, job_id);
+  std::vector<chunk_row> out;
+  while (q.executeStep()) out.push_back(read_chunk(q));
+  return out;
+}
+
+bool database::move_chunk(std::int64_t id, const std::string& from, const std::string& to,
+                          const chunk_update& fields, double now) {
+  auto u = fields_sql(fields);
+  SQLite::Statement q(*db_, "UPDATE chunks SET stage = ?, updated_at = ?" + u.set +
+                                " WHERE id = ? AND stage = ?");
+  q.bind(1, to);
+  q.bind(2, now);
+  int i = 3;
+  for (auto& b : u.binds) b(q, i++);
+  q.bind(i++, id);
+  q.bind(i, from);
+  return q.exec() == 1;
+}
+
+void database::update_chunk(std::int64_t id, const chunk_update& fields, double now) {
+  auto u = fields_sql(fields);
+  SQLite::Statement q(*db_, "UPDATE chunks SET updated_at = ?" + u.set + " WHERE id = ?");
+  q.bind(1, now);
+  int i = 2;
+  for (auto& b : u.binds) b(q, i++);
+  q.bind(i, id);
+  q.exec();
+}
+
+std::int64_t database::tokens_in_flight(const std::string& model) {
+  SQLite::Statement q(*db_,
+                      "SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
+                      "WHERE j.model = ? AND c.stage IN ('creating', 'polling') "
+                      "AND COALESCE(c.batch_status, '') NOT IN ('completed', 'failed', 'expired', 'cancelled')");
+  q.bind(1, model);
+  q.executeStep();
+  return q.getColumn(0).getInt64();
+}
+
+void database::add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
+                         const std::string& message, double now) {
+  SQLite::Statement q(*db_, "INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)");
+  q.bind(1, now);
+  bind_opt(q, 2, job_id);
+  bind_opt(q, 3, chunk_id);
+  q.bind(4, message);
+  q.exec();
+}
+
+}  // namespace batchd::store

@@ -1,0 +1,102 @@
+#pragma once
+// The daemon's SQLite store: jobs, their chunks (one per OpenAI batch
+// attempt) and an event log. It knows SQL, not HTTP and not the job logic:
+// stages are plain strings here, checked by the schema's CHECK constraints.
+//
+// Errors: an unusable database (I/O, corruption, a constraint broken by a
+// bug) throws SQLite::Exception. An outcome that depends on the data — a
+// guarded move whose row is not in the expected stage — returns false.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace SQLite {
+class Database;
+}
+
+namespace batchd::store {
+
+struct job_row {
+  std::int64_t id = 0;
+  std::string name, kind, source, stage;
+  std::optional<std::string> endpoint, model, error;
+  std::int64_t total = 0, succeeded = 0, failed = 0;
+  bool cancel_requested = false;
+  double created_at = 0;
+  std::optional<double> finished_at;
+};
+
+struct chunk_row {
+  std::int64_t id = 0, job_id = 0;
+  int idx = 0, attempt = 0;
+  std::string stage, path, sha256;
+  std::int64_t requests = 0, bytes = 0, est_tokens = 0;
+  std::optional<std::string> file_id, batch_id, batch_status, output_file_id, error_file_id, error;
+  std::int64_t req_total = 0, req_completed = 0, req_failed = 0;
+  double not_before = 0;
+  int creates = 0;
+};
+
+// Columns a chunk move may set along with its stage; unset ones stay as they are.
+struct chunk_update {
+  std::optional<std::string> file_id, batch_id, batch_status, output_file_id, error_file_id, error;
+  std::optional<std::int64_t> req_total, req_completed, req_failed;
+  std::optional<double> not_before;
+  std::optional<int> creates;
+};
+
+class database {
+ public:
+  // Opens (creating if needed) and migrates to the current schema.
+  explicit database(const std::filesystem::path& file);
+  ~database();
+
+  // Runs `fn` in one IMMEDIATE transaction, committed when it returns and
+  // rolled back if it throws.
+  void transaction(const std::function<void()>& fn);
+
+  // ---- jobs
+  // The name itself if free, else name-2, name-3, … (DESIGN.md).
+  std::string free_job_name(const std::string& base);
+  std::int64_t insert_job(const std::string& name, const std::string& kind, const std::string& source,
+                          double now);
+  std::optional<job_row> job(std::int64_t id);
+  std::optional<job_row> job_by_name(const std::string& name);
+  std::vector<job_row> unfinished_jobs();
+  std::vector<job_row> jobs_newest_first(std::int64_t limit, std::int64_t offset,
+                                         const std::optional<std::string>& stage);
+  // Moves a job from `from` to `to`; false if it was not in `from`.
+  bool move_job(std::int64_t id, const std::string& from, const std::string& to, double now,
+                const std::optional<std::string>& error = std::nullopt);
+  void set_job_request(std::int64_t id, const std::string& endpoint, const std::string& model,
+                       std::int64_t total);
+  void set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed);
+  void request_cancel(std::int64_t id);
+
+  // ---- chunks
+  std::int64_t insert_chunk(const chunk_row& c, double now);
+  std::optional<chunk_row> chunk(std::int64_t id);
+  std::vector<chunk_row> chunks_of(std::int64_t job_id);
+  // Moves a chunk and sets `fields`; false if it was not in `from`.
+  bool move_chunk(std::int64_t id, const std::string& from, const std::string& to,
+                  const chunk_update& fields, double now);
+  // Sets fields without a stage change (progress, next poll time).
+  void update_chunk(std::int64_t id, const chunk_update& fields, double now);
+  // Estimated tokens of chunks of `model` whose batch is in flight.
+  std::int64_t tokens_in_flight(const std::string& model);
+
+  // ---- events
+  void add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
+                 const std::string& message, double now);
+
+  SQLite::Database& sql() { return *db_; }
+
+ private:
+  std::unique_ptr<SQLite::Database> db_;
+};
+
+}  // namespace batchd::store

@@ -1,0 +1,148 @@
+#include "database.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace batchd::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class store : public ::testing::Test {
+ protected:
+  fs::path dir = fs::temp_directory_path() / ("batchd-store-test-" + std::to_string(::getpid()));
+  fs::path file = dir / "batchd.db";
+  void SetUp() override {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  chunk_row chunk_for(std::int64_t job, int idx, int attempt = 1) {
+    chunk_row c;
+    c.job_id = job;
+    c.idx = idx;
+    c.attempt = attempt;
+    c.stage = "assembled";
+    c.path = "/x";
+    c.sha256 = "abc";
+    c.requests = 10;
+    c.bytes = 100;
+    c.est_tokens = 25;
+    return c;
+  }
+};
+
+TEST_F(store, migrates_once_and_reopens) {
+  { database db(file); }
+  database db(file);
+  EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), 1);
+  EXPECT_EQ(db.sql().execAndGet("PRAGMA journal_mode").getString(), "wal");
+}
+
+TEST_F(store, refuses_a_newer_schema) {
+  { database db(file); db.sql().exec("PRAGMA user_version = 99"); }
+  EXPECT_THROW(database{file}, SQLite::Exception);
+}
+
+TEST_F(store, job_names_get_a_suffix_when_taken) {
+  database db(file);
+  EXPECT_EQ(db.free_job_name("reviews"), "reviews");
+  db.insert_job("reviews", "requests", "/s/reviews.jsonl", 1);
+  EXPECT_EQ(db.free_job_name("reviews"), "reviews-2");
+  db.insert_job("reviews-2", "requests", "/s/reviews-2.jsonl", 1);
+  EXPECT_EQ(db.free_job_name("reviews"), "reviews-3");
+}
+
+TEST_F(store, job_moves_are_guarded_and_finish_terminal_jobs) {
+  database db(file);
+  const auto id = db.insert_job("j", "requests", "/s/j", 10);
+  EXPECT_TRUE(db.move_job(id, "received", "validated", 11));
+  EXPECT_FALSE(db.move_job(id, "received", "validated", 12)) << "no longer in 'received'";
+  EXPECT_TRUE(db.move_job(id, "validated", "failed", 13, std::string("bad file")));
+  auto j = *db.job(id);
+  EXPECT_EQ(j.stage, "failed");
+  EXPECT_EQ(j.error, "bad file");
+  EXPECT_EQ(j.finished_at, 13);
+  EXPECT_EQ(db.unfinished_jobs().size(), 0u);
+}
+
+TEST_F(store, schema_rejects_unknown_stages_and_inconsistent_rows) {
+  database db(file);
+  const auto id = db.insert_job("j", "requests", "/s/j", 10);
+  EXPECT_THROW(db.move_job(id, "received", "flying", 11), SQLite::Exception);
+  EXPECT_THROW(db.sql().exec("UPDATE jobs SET finished_at = 5 WHERE id = " + std::to_string(id)),
+               SQLite::Exception)
+      << "finished_at only on terminal jobs";
+  const auto c = db.insert_chunk(chunk_for(id, 1), 10);
+  EXPECT_THROW(db.move_chunk(c, "assembled", "uploaded", {}, 11), SQLite::Exception)
+      << "an uploaded chunk must have a file id";
+  EXPECT_THROW(db.insert_chunk(chunk_for(id, 1), 10), SQLite::Exception) << "idx+attempt unique";
+}
+
+TEST_F(store, chunk_moves_set_fields_and_are_guarded) {
+  database db(file);
+  const auto job = db.insert_job("j", "requests", "/s/j", 10);
+  const auto c = db.insert_chunk(chunk_for(job, 1), 10);
+  EXPECT_TRUE(db.move_chunk(c, "assembled", "uploading", {}, 11));
+  chunk_update up;
+  up.file_id = "file-1";
+  EXPECT_TRUE(db.move_chunk(c, "uploading", "uploaded", up, 12));
+  EXPECT_FALSE(db.move_chunk(c, "uploading", "uploaded", up, 12));
+  chunk_update created;
+  created.batch_id = "batch_1";
+  created.batch_status = "validating";
+  EXPECT_TRUE(db.move_chunk(c, "uploaded", "creating", {}, 13));
+  EXPECT_TRUE(db.move_chunk(c, "creating", "polling", created, 14));
+  chunk_update progress;
+  progress.req_total = 10;
+  progress.req_completed = 4;
+  db.update_chunk(c, progress, 15);
+  auto row = *db.chunk(c);
+  EXPECT_EQ(row.stage, "polling");
+  EXPECT_EQ(row.file_id, "file-1");
+  EXPECT_EQ(row.batch_id, "batch_1");
+  EXPECT_EQ(row.req_completed, 4);
+  EXPECT_EQ(row.req_total, 10);
+}
+
+TEST_F(store, tokens_in_flight_counts_live_batches_of_the_model) {
+  database db(file);
+  const auto job = db.insert_job("j", "requests", "/s/j", 10);
+  db.set_job_request(job, "/v1/chat/completions", "gpt-4o-mini", 20);
+  const auto a = db.insert_chunk(chunk_for(job, 1), 10);
+  const auto b = db.insert_chunk(chunk_for(job, 2), 10);
+  chunk_update f;
+  f.file_id = "file-x";
+  for (auto c : {a, b}) {
+    db.move_chunk(c, "assembled", "uploading", {}, 11);
+    db.move_chunk(c, "uploading", "uploaded", f, 11);
+  }
+  EXPECT_EQ(db.tokens_in_flight("gpt-4o-mini"), 0);
+  db.move_chunk(a, "uploaded", "creating", {}, 12);
+  EXPECT_EQ(db.tokens_in_flight("gpt-4o-mini"), 25);
+  EXPECT_EQ(db.tokens_in_flight("gpt-4o"), 0);
+}
+
+TEST_F(store, a_transaction_that_throws_leaves_nothing) {
+  database db(file);
+  EXPECT_THROW(db.transaction([&] {
+    db.insert_job("a", "requests", "/s/a", 1);
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_FALSE(db.job_by_name("a"));
+}
+
+TEST_F(store, lists_newest_first_with_a_stage_filter) {
+  database db(file);
+  for (int i = 0; i < 5; ++i) db.insert_job("j" + std::to_string(i), "requests", "/s", i);
+  db.move_job(db.job_by_name("j1")->id, "received", "validated", 9);
+  auto page = db.jobs_newest_first(2, 0, std::nullopt);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].name, "j4");
+  EXPECT_EQ(db.jobs_newest_first(10, 0, std::string("validated")).size(), 1u);
+}
+
+}  // namespace
+}  // namespace batchd::store
