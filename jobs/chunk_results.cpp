@@ -1,0 +1,184 @@
+#include "chunk_results.hpp"
+
+#include <simdjson.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <system_error>
+#include <unordered_map>
+
+#include "line_reader.hpp"
+
+namespace batchd::jobs {
+namespace {
+
+enum class fate : std::uint8_t { pending, succeeded, failed, retry };
+
+// A file written under a temporary name and renamed into place on commit().
+class atomic_file {
+ public:
+  explicit atomic_file(std::filesystem::path path)
+      : path_(std::move(path)), temp_(path_.string() + ".tmp"), file_(std::fopen(temp_.c_str(), "wb")) {
+    if (!file_) throw std::system_error(errno, std::generic_category(), "create " + temp_.string());
+  }
+  ~atomic_file() {
+    if (file_) {
+      std::fclose(file_);
+      std::filesystem::remove(temp_);
+    }
+  }
+  void line(std::string_view s) {
+    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size() || std::fputc('\n', file_) == EOF)
+      throw std::system_error(errno, std::generic_category(), "write " + temp_.string());
+    ++lines_;
+  }
+  std::int64_t lines() const { return lines_; }
+  void commit() {
+    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0 || std::fclose(file_) != 0) {
+      file_ = nullptr;
+      throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
+    }
+    file_ = nullptr;
+    std::filesystem::rename(temp_, path_);
+  }
+
+ private:
+  std::filesystem::path path_, temp_;
+  std::FILE* file_;
+  std::int64_t lines_ = 0;
+};
+
+struct result_line {
+  std::string custom_id;
+  int status = 0;          // response.status_code, 0 when there is no response
+  std::string error_code;  // error.code, or response.body.error.code
+};
+
+bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_line& out) {
+  simdjson::dom::element doc;
+  if (parser.parse(line.data(), line.size(), false).get(doc) || !doc.is_object()) return false;
+  std::string_view id;
+  if (doc["custom_id"].get(id)) return false;
+  out.custom_id = id;
+  out.status = 0;
+  out.error_code.clear();
+  simdjson::dom::element response;
+  if (!doc["response"].get(response) && response.is_object()) {
+    std::int64_t status = 0;
+    if (!response["status_code"].get(status)) out.status = static_cast<int>(status);
+    std::string_view code;
+    if (!response.at_pointer("/body/error/code").get(code)) out.error_code = code;
+  }
+  std::string_view code;
+  if (!doc.at_pointer("/error/code").get(code)) out.error_code = code;
+  return true;
+}
+
+std::string synthesized_error(const std::string& custom_id, const std::string& code,
+                              const std::string& message) {
+  return nlohmann::json{{"custom_id", custom_id},
+                        {"response", nullptr},
+                        {"error", {{"code", code}, {"message", message}}}}
+      .dump();
+}
+
+}  // namespace
+
+bool is_retryable_failure(int status, std::string_view code) {
+  if (code == "insufficient_quota") return false;  // waiting does not refill a quota
+  if (status == 408 || status == 409 || status == 429 || status >= 500) return true;
+  return code == "batch_expired" || code == "batch_cancelled" || code == "rate_limit_exceeded" ||
+         code == "server_error";
+}
+
+chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
+  std::unordered_map<std::string, fate> fates;
+  std::vector<std::string> order;
+  {
+    simdjson::dom::parser parser;
+    line_reader reader(in.chunk);
+    std::string_view line;
+    while (reader.next(line)) {
+      simdjson::dom::element doc;
+      std::string_view id;
+      if (parser.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id))
+        continue;  // chunks are validated: cannot happen
+      if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
+    }
+  }
+  chunk_outcome out;
+  out.results = prefix.string() + ".results.jsonl";
+  out.errors = prefix.string() + ".errors.jsonl";
+  atomic_file results(out.results), errors(out.errors);
+  const bool retries = in.may_retry && !in.cancelled_by_user;
+
+  simdjson::dom::parser parser;
+  result_line r;
+  auto sort_file = [&](const std::filesystem::path& file) {
+    line_reader reader(file);
+    std::string_view line;
+    while (reader.next(line)) {
+      if (!parse_result(parser, line, r)) continue;
+      auto it = fates.find(r.custom_id);
+      if (it == fates.end() || it->second != fate::pending) continue;  // not ours, or seen
+      if (r.status >= 200 && r.status < 300 && r.error_code.empty()) {
+        it->second = fate::succeeded;
+        results.line(line);
+      } else if (retries && is_retryable_failure(r.status, r.error_code)) {
+        it->second = fate::retry;
+      } else {
+        it->second = fate::failed;
+        if (in.cancelled_by_user && r.error_code == "batch_cancelled")
+          errors.line(synthesized_error(r.custom_id, "cancelled", "The job was cancelled before this request ran."));
+        else
+          errors.line(line);
+      }
+    }
+  };
+  if (in.output_file) sort_file(*in.output_file);
+  if (in.error_file) sort_file(*in.error_file);
+
+  // Requests in neither file did not run.
+  for (const auto& id : order) {
+    auto& f = fates[id];
+    if (f != fate::pending) continue;
+    if (in.batch_status == "failed") {
+      f = fate::failed;
+      errors.line(synthesized_error(id, "batch_failed", "The batch failed: " + in.batch_error));
+    } else if (in.cancelled_by_user) {
+      f = fate::failed;
+      errors.line(synthesized_error(id, "cancelled", "The job was cancelled before this request ran."));
+    } else if (retries) {
+      f = fate::retry;
+    } else {
+      f = fate::failed;
+      errors.line(synthesized_error(id, "not_run", "The request did not run and no attempts are left."));
+    }
+  }
+  for (const auto& [_, f] : fates) {
+    if (f == fate::retry) ++out.retry;
+  }
+  if (out.retry > 0) {
+    out.retry_input = prefix.string() + ".retry.jsonl";
+    atomic_file retry(out.retry_input);
+    simdjson::dom::parser p;
+    line_reader reader(in.chunk);
+    std::string_view line;
+    while (reader.next(line)) {
+      simdjson::dom::element doc;
+      std::string_view id;
+      if (p.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id)) continue;
+      if (auto it = fates.find(std::string(id)); it != fates.end() && it->second == fate::retry)
+        retry.line(line);
+    }
+    retry.commit();
+  }
+  out.succeeded = results.lines();
+  out.failed = errors.lines();
+  results.commit();
+  errors.commit();
+  return out;
+}
+
+}  // namespace batchd::jobs

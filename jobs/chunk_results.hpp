@@ -1,0 +1,40 @@
+#pragma once
+// Sorting one batch attempt's results: every request of the chunk ends in
+// exactly one of three places — a success line, a final error line, or the
+// retry file that becomes the next attempt's input. Requests missing from
+// both result files did not run; the two files, matched by custom_id, are
+// trusted over request_counts.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace batchd::jobs {
+
+struct chunk_outcome_input {
+  std::filesystem::path chunk;                      // the attempt's input JSONL
+  std::optional<std::filesystem::path> output_file;  // downloaded output, if any
+  std::optional<std::filesystem::path> error_file;   // downloaded errors, if any
+  std::string batch_status;    // completed, expired, cancelled or failed
+  std::string batch_error;     // for a failed batch: why (errors.data[0])
+  bool cancelled_by_user = false;
+  bool may_retry = true;       // attempts are left
+};
+
+struct chunk_outcome {
+  std::int64_t succeeded = 0, failed = 0, retry = 0;
+  std::filesystem::path results;  // success lines, as OpenAI sent them
+  std::filesystem::path errors;   // final failures, one line per custom_id
+  std::filesystem::path retry_input;  // input lines to send again (absent if none)
+};
+
+// Writes `<out_prefix>.results.jsonl`, `.errors.jsonl` and (when needed)
+// `.retry.jsonl`, each to a temporary name renamed when complete, so running
+// it again after a crash gives the same files. Throws std::system_error on I/O.
+chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& out_prefix);
+
+// Whether a failed request is worth sending again: rate limits, server
+// errors, and requests the batch never ran (expired; cancelled by the service).
+bool is_retryable_failure(int status_code, std::string_view error_code);
+
+}  // namespace batchd::jobs
