@@ -1,0 +1,24 @@
+#pragma once
+// The daemon's clock: real unix time, or running `scale` times faster for
+// tests and the demo (--time-scale), so a 24-hour batch lifecycle takes
+// seconds. Everything that waits or stamps a time asks here.
+#include <chrono>
+
+namespace batchd::jobs {
+
+class clock {
+ public:
+  explicit clock(double scale = 1.0);
+  // Unix seconds on this clock.
+  double now() const;
+  // How long to really wait for `seconds` of this clock's time.
+  std::chrono::steady_clock::duration real(double seconds) const;
+  double scale() const { return scale_; }
+
+ private:
+  double scale_;
+  double start_unix_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace batchd::jobs

@@ -1,0 +1,50 @@
+#pragma once
+// From a file in inbox/ to a job ready to run: the checks on the dropped
+// file, the move into the state directory, validation and splitting, and
+// the rejection (file to rejected/ with <file>.error.json) when it cannot be
+// a job. Nothing dropped is ever deleted.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "limits.hpp"
+#include "spool.hpp"
+
+namespace batchd::store {
+class database;
+}
+
+namespace batchd::jobs {
+
+struct intake_options {
+  std::int64_t max_file_bytes = 1LL << 31;  // 2 GiB
+  batch_limits limits;
+};
+
+// Whether batchd should look at a name in inbox/ at all: not hidden, not
+// still being written (.tmp, .part).
+bool is_candidate_name(const std::string& filename);
+
+// The job name for a dropped file: its name without extensions.
+std::string job_base_name(const std::string& filename);
+
+// Takes `file` from inbox/: refuses it (into rejected/, with a reason) if it
+// is a symlink, not a regular file, too large or of an unknown kind; else
+// moves it into the state directory and records a job in stage `received`.
+// Returns the job id, or nullopt if refused or already gone.
+std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
+                                                const std::filesystem::path& file,
+                                                const intake_options& opt, double now);
+
+// Validates a `received` job and cuts it into chunks (→ `assembled`), or
+// rejects it (→ `failed`, its file in rejected/ with <file>.error.json).
+// Safe to run again after a crash: it starts over from the source file.
+void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
+                  const intake_options& opt, double now);
+
+// Adopts job folders whose database row was never written (a crash between
+// the move and the insert). Returns how many.
+int adopt_orphans(store::database& db, const spool& dirs, double now);
+
+}  // namespace batchd::jobs

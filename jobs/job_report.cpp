@@ -1,0 +1,104 @@
+#include "job_report.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <unistd.h>
+
+#include "stage.hpp"
+
+namespace batchd::jobs {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string rfc3339(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
+  const auto stage = parse_job_stage(job.stage).value_or(job_stage::failed);
+  json batches = json::array();
+  for (const auto& c : chunks) {
+    if (!c.batch_id) continue;
+    batches.push_back({{"id", *c.batch_id},
+                       {"status", c.batch_status.value_or("unknown")},
+                       {"chunk", c.idx},
+                       {"attempt", c.attempt},
+                       {"request_counts",
+                        {{"total", c.req_total}, {"completed", c.req_completed}, {"failed", c.req_failed}}}});
+  }
+  auto opt = [](const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); };
+  json doc = {{"job", job.name},
+              {"id", job.id},
+              {"status", public_status(stage)},
+              {"stage", job.stage},
+              {"created_at", rfc3339(job.created_at)},
+              {"finished_at", job.finished_at ? json(rfc3339(*job.finished_at)) : json(nullptr)},
+              {"endpoint", opt(job.endpoint)},
+              {"model", opt(job.model)},
+              {"counts", {{"total", job.total}, {"succeeded", job.succeeded}, {"failed", job.failed}}},
+              {"batches", batches},
+              // The ledger (prices, the batch discount) books costs; until it does, no figure
+              // is better than a wrong one.
+              {"cost", nullptr}};
+  if (job.error) doc["error"] = *job.error;
+  return doc;
+}
+
+void write_job_json(const spool& dirs, const store::job_row& job,
+                    const std::vector<store::chunk_row>& chunks) {
+  const auto dir = dirs.outbox / job.name;
+  fs::create_directories(dir);
+  write_file_atomically(dir / "job.json", job_document(job, chunks).dump(2) + "\n");
+}
+
+fs::path attempt_prefix(const spool& dirs, const store::job_row& job, const store::chunk_row& c) {
+  return dirs.job_dir(job.name) / "results" /
+         ("chunk-" + std::to_string(c.idx) + "-attempt-" + std::to_string(c.attempt));
+}
+
+namespace {
+
+void concatenate(const std::vector<fs::path>& parts, const fs::path& target) {
+  const auto temp = target.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    for (const auto& p : parts) {
+      std::ifstream in(p, std::ios::binary);
+      if (in) out << in.rdbuf();
+    }
+    out.flush();
+    if (!out) throw std::runtime_error("could not write " + temp);
+  }
+  if (std::FILE* f = std::fopen(temp.c_str(), "rb")) {  // make the bytes durable before the rename
+    ::fsync(fileno(f));
+    std::fclose(f);
+  }
+  fs::rename(temp, target);
+}
+
+}  // namespace
+
+void publish_results(const spool& dirs, const store::job_row& job,
+                     const std::vector<store::chunk_row>& chunks) {
+  std::vector<fs::path> results, errors;
+  for (const auto& c : chunks) {
+    if (c.stage != name(chunk_stage::merged) && c.stage != name(chunk_stage::failed) &&
+        c.stage != name(chunk_stage::cancelled))
+      continue;
+    const auto prefix = attempt_prefix(dirs, job, c).string();
+    results.push_back(prefix + ".results.jsonl");
+    errors.push_back(prefix + ".errors.jsonl");
+  }
+  const auto dir = dirs.outbox / job.name;
+  fs::create_directories(dir);
+  concatenate(results, dir / "results.jsonl");
+  concatenate(errors, dir / "errors.jsonl");
+}
+
+}  // namespace batchd::jobs

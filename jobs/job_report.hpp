@@ -1,0 +1,33 @@
+#pragma once
+// What users read in outbox/<job>/: job.json (DESIGN.md's contract with
+// scripts) and, when the job ends, results.jsonl and errors.jsonl gathered
+// from every chunk attempt. All written through a temporary name and renamed.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "database.hpp"
+#include "spool.hpp"
+
+namespace batchd::jobs {
+
+// RFC 3339 in UTC, second precision.
+std::string rfc3339(double unix_seconds);
+
+nlohmann::json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks);
+
+// Writes outbox/<job>/job.json.
+void write_job_json(const spool& dirs, const store::job_row& job,
+                    const std::vector<store::chunk_row>& chunks);
+
+// Where one chunk attempt's sorted results live (see chunk_results.hpp).
+std::filesystem::path attempt_prefix(const spool& dirs, const store::job_row& job,
+                                     const store::chunk_row& chunk);
+
+// Concatenates every merged attempt's results and errors into
+// outbox/<job>/results.jsonl and errors.jsonl.
+void publish_results(const spool& dirs, const store::job_row& job,
+                     const std::vector<store::chunk_row>& chunks);
+
+}  // namespace batchd::jobs
