@@ -1,0 +1,231 @@
+#include "client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "error.hpp"
+#include "json_types.hpp"
+#include "rate_limiter.hpp"
+#include "transport.hpp"
+
+#ifndef BATCHD_VERSION
+#define BATCHD_VERSION "0"
+#endif
+
+namespace batchd::openai {
+namespace asio = boost::asio;
+using asio::awaitable;
+using nlohmann::json;
+
+namespace {
+
+transport_config make_transport_config(const client_config& c) {
+  transport_config t;
+  t.url = parse_base_url(c.base_url);
+  t.headers.emplace_back("Authorization", "Bearer " + c.api_key);
+  if (!c.organization.empty()) t.headers.emplace_back("OpenAI-Organization", c.organization);
+  if (!c.project.empty()) t.headers.emplace_back("OpenAI-Project", c.project);
+  t.headers.emplace_back("User-Agent", "batchd/" BATCHD_VERSION);
+  t.ca_file = c.ca_file;
+  t.connect_timeout = c.connect_timeout;
+  t.idle_timeout = c.idle_timeout;
+  t.request_timeout = c.request_timeout;
+  return t;
+}
+
+std::string url_encode(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') out += static_cast<char>(ch);
+    else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+
+json parse_body(const http_reply& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw api_error::failure(api_error::kind::truncated, "the response was not a JSON object");
+  return j;
+}
+
+}  // namespace
+
+struct client::impl {
+  client_config config;
+  transport wire;
+  rate_limiter limiter;
+  std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t sent = 0, retried = 0;
+
+  impl(asio::any_io_executor ex, client_config c)
+      : config(std::move(c)), wire(ex, make_transport_config(config)),
+        limiter(config.requests_per_second, config.burst) {}
+
+  // Sends `call` until it succeeds, fails for good, or may not be repeated.
+  awaitable<http_reply> call(http_call call, bool may_repeat) {
+    for (int attempt = 0;; ++attempt) {
+      co_await limiter.acquire();
+      ++sent;
+      const auto started = std::chrono::steady_clock::now();
+      std::optional<api_error> error;
+      http_reply reply;
+      try {
+        reply = co_await wire.send(call);
+        if (reply.status < 400) {
+          spdlog::debug("openai: {} {} -> {} ({}, {} ms)", call.method, call.target, reply.status,
+                        reply.request_id,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+          co_return reply;
+        }
+        error = api_error::from_response(reply.status, reply.body, reply.request_id);
+      } catch (const api_error& e) {
+        error = e;
+      }
+      const bool retry = error->retryable() && may_repeat && attempt < config.retry.max_retries;
+      if (!retry) {
+        spdlog::warn("openai: {} {} failed: {}", call.method, call.target, error->what());
+        throw *error;
+      }
+      auto delay = backoff(config.retry, attempt, std::uniform_real_distribution<double>(0, 1)(rng));
+      if (auto server = server_delay(reply.retry_after_ms, reply.retry_after);
+          server && *server <= config.retry.max_server_delay)
+        delay = *server;
+      ++retried;
+      spdlog::info("openai: {} {} failed ({}); retry {} in {} ms", call.method, call.target,
+                   error->what(), attempt + 1, delay.count());
+      asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+  }
+
+  awaitable<json> get_json(std::string target) {
+    http_call c;
+    c.target = target;
+    co_return parse_body(co_await call(c, true));
+  }
+};
+
+client::client(asio::any_io_executor ex, client_config config)
+    : impl_(std::make_unique<impl>(std::move(ex), std::move(config))) {}
+client::~client() = default;
+
+std::uint64_t client::requests_sent() const { return impl_->sent; }
+std::uint64_t client::retries() const { return impl_->retried; }
+
+awaitable<file_object> client::upload_file(std::filesystem::path path, std::string filename,
+                                           std::string purpose, retry_create retry) {
+  std::string boundary = "batchd-";
+  for (int i = 0; i < 24; ++i) boundary += "0123456789abcdef"[impl_->rng() % 16];
+  std::string quoted = filename;
+  for (auto& ch : quoted)
+    if (ch == '"' || ch == '\r' || ch == '\n') ch = '_';
+  http_call c;
+  c.method = "POST";
+  c.target = "/files";
+  c.content_type = "multipart/form-data; boundary=" + boundary;
+  c.body_prefix = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n" + purpose +
+                  "\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+                  quoted + "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+  c.body_file = path;
+  c.body_suffix = "\r\n--" + boundary + "--\r\n";
+  co_return parse_file(parse_body(co_await impl_->call(c, retry == retry_create::yes)));
+}
+
+awaitable<file_object> client::retrieve_file(std::string id) {
+  const auto target = "/files/" + url_encode(id);
+  co_return parse_file(co_await impl_->get_json(target));
+}
+
+awaitable<std::vector<file_object>> client::list_files(std::optional<std::string> purpose) {
+  std::vector<file_object> out;
+  std::optional<std::string> after;
+  for (;;) {
+    std::string target = "/files?order=desc&limit=10000";
+    if (purpose) target += "&purpose=" + url_encode(*purpose);
+    if (after) target += "&after=" + url_encode(*after);
+    auto page = co_await impl_->get_json(target);
+    if (page.contains("data") && page["data"].is_array())
+      for (const auto& f : page["data"]) out.push_back(parse_file(f));
+    if (!page.value("has_more", false) || out.empty() || (after && *after == out.back().id)) break;
+    after = out.back().id;
+  }
+  co_return out;
+}
+
+awaitable<std::uint64_t> client::download_file(std::string id, std::filesystem::path dest,
+                                               std::optional<std::uint64_t> expected_bytes) {
+  const auto part = std::filesystem::path(dest.string() + ".part");
+  http_call c;
+  c.target = "/files/" + url_encode(id) + "/content";
+  c.accept = "application/binary";
+  c.response_file = part;
+  auto reply = co_await impl_->call(c, true);
+  if (expected_bytes && reply.body_bytes != *expected_bytes) {
+    std::filesystem::remove(part);
+    throw api_error::failure(api_error::kind::truncated,
+                             "download of " + id + " gave " + std::to_string(reply.body_bytes) +
+                                 " bytes, expected " + std::to_string(*expected_bytes));
+  }
+  std::filesystem::rename(part, dest);
+  co_return reply.body_bytes;
+}
+
+awaitable<void> client::delete_file(std::string id) {
+  http_call c;
+  c.method = "DELETE";
+  c.target = "/files/" + url_encode(id);
+  co_await impl_->call(c, true);
+}
+
+awaitable<batch> client::create_batch(create_batch_request req, retry_create retry) {
+  http_call c;
+  c.method = "POST";
+  c.target = "/batches";
+  c.content_type = "application/json";
+  c.body = to_json(req).dump();
+  co_return parse_batch(parse_body(co_await impl_->call(c, retry == retry_create::yes)));
+}
+
+awaitable<batch> client::retrieve_batch(std::string id) {
+  const auto target = "/batches/" + url_encode(id);
+  co_return parse_batch(co_await impl_->get_json(target));
+}
+
+awaitable<std::vector<batch>> client::list_batches(std::function<bool(const batch&)> keep_going) {
+  std::vector<batch> out;
+  std::optional<std::string> after;
+  for (;;) {
+    std::string target = "/batches?limit=100";
+    if (after) target += "&after=" + url_encode(*after);
+    auto page = co_await impl_->get_json(target);
+    bool stop = false;
+    if (page.contains("data") && page["data"].is_array())
+      for (const auto& j : page["data"]) {
+        out.push_back(parse_batch(j));
+        if (keep_going && !keep_going(out.back())) stop = true;
+      }
+    if (stop || !page.value("has_more", false) || out.empty() || (after && *after == out.back().id)) break;
+    after = out.back().id;
+  }
+  co_return out;
+}
+
+awaitable<batch> client::cancel_batch(std::string id) {
+  http_call c;
+  c.method = "POST";
+  c.target = "/batches/" + url_encode(id) + "/cancel";
+  // Cancelling twice is harmless: safe to repeat.
+  co_return parse_batch(parse_body(co_await impl_->call(c, true)));
+}
+
+}  // namespace batchd::openai

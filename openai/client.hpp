@@ -1,0 +1,82 @@
+#pragma once
+// The OpenAI Files and Batches API, as coroutines returning typed results.
+//
+// Errors: every call throws api_error when it finally fails. Retryable
+// failures (api_error::retryable) are retried with capped exponential
+// backoff and full jitter, honouring retry-after-ms and retry-after — except
+// the calls that create something (upload_file, create_batch), which are
+// retried only when the caller passes retry_safe: a lost response may hide a
+// create that happened, and only the caller can look for it first.
+// The API key goes into the Authorization header and nowhere else: not into
+// logs, not into error messages.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "retry.hpp"
+#include "types.hpp"
+
+namespace batchd::openai {
+
+struct client_config {
+  std::string base_url = "https://api.openai.com/v1";
+  std::string api_key;
+  std::string organization, project;  // sent only when set
+  std::filesystem::path ca_file;      // trusted besides the system store
+  double requests_per_second = 20;
+  int burst = 5;
+  retry_policy retry;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds request_timeout{600'000};
+};
+
+enum class retry_create { no, yes };
+
+// Every coroutine takes its arguments by value: it may run after the
+// caller's temporaries are gone.
+class client {
+ public:
+  // Throws api_error (config) for an unusable base URL (plain http:// off loopback).
+  client(boost::asio::any_io_executor ex, client_config config);
+  ~client();
+
+  // Uploads `path` as multipart/form-data under `filename`, streamed from disk.
+  boost::asio::awaitable<file_object> upload_file(std::filesystem::path path,
+                                                  std::string filename,
+                                                  std::string purpose,
+                                                  retry_create retry = retry_create::no);
+  boost::asio::awaitable<file_object> retrieve_file(std::string id);
+  // Every file (all pages), newest first; `purpose` filters when set.
+  boost::asio::awaitable<std::vector<file_object>> list_files(std::optional<std::string> purpose);
+  // Streams the content into `dest` through `dest.part`, checks its length
+  // (against `expected_bytes` when given), then renames. Returns the size.
+  boost::asio::awaitable<std::uint64_t> download_file(std::string id,
+                                                      std::filesystem::path dest,
+                                                      std::optional<std::uint64_t> expected_bytes = {});
+  boost::asio::awaitable<void> delete_file(std::string id);
+
+  boost::asio::awaitable<batch> create_batch(create_batch_request req,
+                                             retry_create retry = retry_create::no);
+  boost::asio::awaitable<batch> retrieve_batch(std::string id);
+  // Batches, newest first, page by page until `keep_going` says stop or none are left.
+  boost::asio::awaitable<std::vector<batch>> list_batches(
+      std::function<bool(const batch&)> keep_going = {});
+  boost::asio::awaitable<batch> cancel_batch(std::string id);
+
+  // Requests sent (including retries) and retries made, for metrics and tests.
+  std::uint64_t requests_sent() const;
+  std::uint64_t retries() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace batchd::openai

@@ -1,0 +1,78 @@
+// The parts of the client that need no network: backoff, server delays,
+// classification, the rate limiter's arithmetic, JSON parsing.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "json_types.hpp"
+#include "rate_limiter.hpp"
+#include "retry.hpp"
+
+namespace batchd::openai {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(retry, full_jitter_backoff_is_capped) {
+  retry_policy p;
+  EXPECT_EQ(backoff(p, 0, 0.0), 0ms);
+  EXPECT_EQ(backoff(p, 0, 1.0), 500ms);
+  EXPECT_EQ(backoff(p, 3, 1.0), 4000ms);
+  EXPECT_EQ(backoff(p, 10, 1.0), 8000ms);
+  EXPECT_LE(backoff(p, 10, 0.5), 4000ms);
+}
+
+TEST(retry, server_delay_prefers_milliseconds) {
+  EXPECT_EQ(server_delay("250", "3"), 250ms);
+  EXPECT_EQ(server_delay("", "3"), 3000ms);
+  EXPECT_EQ(server_delay("", "0.5"), 500ms);
+  EXPECT_EQ(server_delay("", "Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
+  EXPECT_EQ(server_delay("-5", ""), std::nullopt);
+}
+
+TEST(error, classification) {
+  auto envelope = [](const char* type, const char* code) {
+    return nlohmann::json{{"error", {{"message", "m"}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+  };
+  EXPECT_TRUE(api_error::from_response(429, envelope("requests", "rate_limit_exceeded"), "r").retryable());
+  EXPECT_FALSE(api_error::from_response(429, envelope("insufficient_quota", "insufficient_quota"), "r").retryable());
+  for (int s : {408, 409, 500, 502, 503}) EXPECT_TRUE(api_error::from_response(s, "", "").retryable()) << s;
+  for (int s : {400, 401, 403, 404}) EXPECT_FALSE(api_error::from_response(s, "", "").retryable()) << s;
+  EXPECT_TRUE(api_error::failure(api_error::kind::truncated, "x").retryable());
+  EXPECT_FALSE(api_error::failure(api_error::kind::tls, "x").retryable());
+  auto e = api_error::from_response(400, envelope("invalid_request_error", "bad"), "req_1");
+  EXPECT_EQ(e.code(), "bad");
+  EXPECT_EQ(e.request_id(), "req_1");
+  EXPECT_NE(std::string(e.what()).find("req_1"), std::string::npos);
+}
+
+TEST(rate_limiter, spaces_requests_after_the_burst) {
+  rate_limiter r(10, 2);
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  EXPECT_EQ(r.reserve(t0), 0ms);
+  EXPECT_EQ(r.reserve(t0), 0ms);
+  EXPECT_EQ(r.reserve(t0), 100ms);
+  EXPECT_EQ(r.reserve(t0), 200ms);
+  EXPECT_EQ(r.reserve(t0 + 10s), 0ms) << "idle time refills the bucket";
+}
+
+TEST(json_types, batch_with_nulls_and_errors) {
+  auto b = parse_batch(nlohmann::json::parse(R"({
+    "id": "batch_1", "object": "batch", "endpoint": "/v1/embeddings", "status": "failed",
+    "input_file_id": "file-1", "completion_window": "24h", "created_at": 10, "failed_at": 20,
+    "output_file_id": null, "in_progress_at": null, "metadata": {"job": "j"},
+    "errors": {"object": "list", "data": [{"code": "token_limit_exceeded", "message": "Limit: 5", "param": null, "line": null}]},
+    "request_counts": {"total": 0, "completed": 0, "failed": 0}})"));
+  EXPECT_EQ(b.status, "failed");
+  EXPECT_TRUE(b.is_terminal());
+  EXPECT_FALSE(b.output_file_id);
+  EXPECT_EQ(b.failed_at, 20);
+  ASSERT_EQ(b.errors.size(), 1u);
+  EXPECT_EQ(b.errors[0].code, "token_limit_exceeded");
+  EXPECT_FALSE(b.errors[0].line);
+  EXPECT_EQ(b.metadata.at("job"), "j");
+}
+
+}  // namespace
+}  // namespace batchd::openai
