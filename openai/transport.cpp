@@ -1,5 +1,6 @@
 #include "transport.hpp"
 
+#include <fcntl.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,6 +30,7 @@ namespace {
 
 constexpr std::size_t io_chunk = 256 * 1024;
 constexpr std::size_t max_json_body = 64 * 1024 * 1024;
+constexpr std::uint64_t writeback_step = 16 * 1024 * 1024;
 
 bool is_loopback(const std::string& host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
@@ -118,6 +120,8 @@ struct transport::impl {
 
   awaitable<std::unique_ptr<connection>> connect(steady::time_point deadline) {
     auto c = std::make_unique<connection>();
+    // Beast reads as much as the buffer has room for: without room, 512 bytes a syscall.
+    c->buffer.reserve(io_chunk);
     const auto& url = config.url;
     if (url.tls) {
       c->secure.emplace(ex, tls);
@@ -213,6 +217,7 @@ struct transport::impl {
       }
     } close_out{out};
     std::vector<char> chunk(io_chunk);
+    std::uint64_t synced = 0;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
@@ -225,6 +230,12 @@ struct transport::impl {
       if (out) {
         if (std::fwrite(chunk.data(), 1, got, out) != got)
           throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
+        // Start writing back as we go, so the fsync at the end has little left to wait for.
+        if (reply.body_bytes - synced >= writeback_step && std::fflush(out) == 0) {
+          ::sync_file_range(fileno(out), static_cast<off64_t>(synced),
+                            static_cast<off64_t>(reply.body_bytes - synced), SYNC_FILE_RANGE_WRITE);
+          synced = reply.body_bytes;
+        }
       } else {
         if (reply.body.size() + got > max_json_body)
           throw api_error::failure(api_error::kind::transport, "response body too large");

@@ -109,6 +109,7 @@ template <class Stream>
 awaitable<void> serve_requests(Stream& stream, api& service) {
   auto& socket = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
+  buffer.reserve(io_chunk);  // Beast reads as much as there is room for: else 512 bytes a syscall
   std::vector<char> chunk(io_chunk);
   for (;;) {
     http::request_parser<http::buffer_body> parser;
