@@ -68,9 +68,13 @@ void concatenate(const std::vector<fs::path>& parts, const fs::path& target) {
   const auto temp = target.string() + ".tmp";
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    std::vector<char> buf(1 << 20);
     for (const auto& p : parts) {
       std::ifstream in(p, std::ios::binary);
-      if (in) out << in.rdbuf();
+      while (in) {  // not `out << in.rdbuf()`: an empty part would set failbit on `out`
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        out.write(buf.data(), in.gcount());
+      }
     }
     out.flush();
     if (!out) throw std::runtime_error("could not write " + temp);

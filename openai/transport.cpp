@@ -44,8 +44,10 @@ bool is_loopback(const std::string& host) {
   if (ec == beast::error::timeout) throw api_error::failure(k::timeout, std::string(step) + ": timed out");
   if (ec.category() == asio::error::get_ssl_category() || ec == ssl::error::stream_truncated)
     throw api_error::failure(k::tls, std::string(step) + ": TLS: " + ec.message());
-  if (ec == http::error::partial_message || ec == http::error::end_of_stream)
+  if (ec == http::error::partial_message)
     throw api_error::failure(k::truncated, std::string(step) + ": the response was cut short");
+  if (ec == http::error::end_of_stream || ec == asio::error::eof)
+    throw api_error::failure(k::transport, std::string(step) + ": the connection closed before a response");
   throw api_error::failure(k::transport, std::string(step) + ": " + ec.message());
 }
 

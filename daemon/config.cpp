@@ -1,0 +1,151 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace batchd::daemon {
+namespace {
+
+using nlohmann::json;
+
+// Applies the keys of a JSON config file; unknown keys are problems (a typo
+// silently ignored is a setting silently lost).
+void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
+  auto take = [&](const json& obj, const char* key, auto& field) {
+    if (!obj.contains(key)) return;
+    try {
+      using T = std::decay_t<decltype(field)>;
+      if constexpr (std::is_same_v<T, std::filesystem::path>) field = obj[key].get<std::string>();
+      else field = obj[key].get<T>();
+    } catch (const json::exception&) {
+      problems.push_back(std::string("config: '") + key + "' has the wrong type");
+    }
+  };
+  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline"};
+  for (const auto& [k, _] : j.items())
+    if (std::find(top.begin(), top.end(), k) == top.end()) problems.push_back("config: unknown key '" + k + "'");
+  take(j, "spool", c.spool);
+  take(j, "state", c.state);
+  take(j, "socket", c.socket);
+  take(j, "time_scale", c.time_scale);
+  take(j, "log_level", c.log_level);
+  if (j.contains("api")) {
+    const auto& a = j["api"];
+    take(a, "base_url", c.api.base_url);
+    take(a, "key_file", c.api.key_file);
+    take(a, "organization", c.api.organization);
+    take(a, "project", c.api.project);
+    take(a, "ca_file", c.api.ca_file);
+    take(a, "requests_per_second", c.api.requests_per_second);
+    take(a, "max_retries", c.api.max_retries);
+  }
+  if (j.contains("pipeline")) {
+    const auto& p = j["pipeline"];
+    take(p, "max_attempts", c.pipeline.max_attempts);
+    take(p, "poll_initial_s", c.pipeline.poll_initial_s);
+    take(p, "poll_factor", c.pipeline.poll_factor);
+    take(p, "poll_cap_s", c.pipeline.poll_cap_s);
+    take(p, "api_grace_s", c.pipeline.api_grace_s);
+    take(p, "token_limit_retry_s", c.pipeline.token_limit_retry_s);
+    take(p, "enqueued_token_limit", c.pipeline.enqueued_token_limit);
+    take(p, "delete_remote_files", c.pipeline.delete_remote_files);
+    take(p, "rescan_s", c.pipeline.rescan_s);
+    take(p, "max_file_bytes", c.pipeline.max_file_bytes);
+    take(p, "max_requests_per_batch", c.pipeline.limits.max_requests);
+    take(p, "max_bytes_per_batch", c.pipeline.limits.max_bytes);
+    take(p, "max_embedding_inputs_per_batch", c.pipeline.limits.max_embedding_inputs);
+  }
+}
+
+void validate(const config& c, std::vector<std::string>& problems) {
+  if (c.time_scale <= 0) problems.push_back("time_scale must be positive");
+  if (c.api.requests_per_second <= 0) problems.push_back("api.requests_per_second must be positive");
+  if (c.pipeline.max_attempts < 1) problems.push_back("pipeline.max_attempts must be at least 1");
+  const auto& l = c.pipeline.limits;
+  if (l.max_requests < 1 || l.max_requests > 50'000)
+    problems.push_back("pipeline.max_requests_per_batch must be within 1..50000 (the API's limit)");
+  if (l.max_bytes < 1024 || l.max_bytes > 209'715'200)
+    problems.push_back("pipeline.max_bytes_per_batch must be within 1024..209715200 (the API's limit)");
+  if (l.max_embedding_inputs < 1 || l.max_embedding_inputs > 50'000)
+    problems.push_back("pipeline.max_embedding_inputs_per_batch must be within 1..50000");
+  if (c.api.base_url.rfind("https://", 0) != 0 && c.api.base_url.rfind("http://", 0) != 0)
+    problems.push_back("api.base_url must start with https:// (or http:// for a loopback address)");
+}
+
+}  // namespace
+
+config_result load_config(int argc, char** argv) {
+  config_result out;
+  config c;
+  CLI::App app{"batchd: runs OpenAI Batch API work dropped into a folder"};
+  app.set_version_flag("--version", "batchd " BATCHD_VERSION);
+  app.add_option("--config", c.config_file, "JSON config file (see etc/batchd.json)");
+  std::optional<std::string> spool, state, socket, base, key_file, log_level;
+  std::optional<double> time_scale;
+  app.add_option("--spool", spool, "folder holding inbox/, outbox/ and rejected/");
+  app.add_option("--state", state, "folder for the database and working files");
+  app.add_option("--socket", socket, "the control socket");
+  app.add_option("--api-base", base, "API root including /v1 (env OPENAI_BASE_URL)");
+  app.add_option("--api-key-file", key_file, "file holding the API key (else OPENAI_API_KEY, else the systemd credential openai-api-key)");
+  app.add_option("--time-scale", time_scale, "run the clock N times faster (tests and the demo)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    out.exit_code = app.exit(e);
+    out.exit_now = true;
+    return out;
+  }
+  if (!c.config_file.empty()) {
+    std::ifstream in(c.config_file);
+    if (!in) {
+      out.problems.push_back("cannot read the config file " + c.config_file.string());
+    } else {
+      auto j = json::parse(in, nullptr, false, true);
+      if (j.is_discarded() || !j.is_object())
+        out.problems.push_back("the config file " + c.config_file.string() + " is not a JSON object");
+      else
+        apply_file(c, j, out.problems);
+    }
+  }
+  auto env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v && *v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  if (auto v = env("OPENAI_BASE_URL")) c.api.base_url = *v;
+  if (auto v = env("OPENAI_ORG_ID")) c.api.organization = *v;
+  if (auto v = env("OPENAI_PROJECT_ID")) c.api.project = *v;
+  if (spool) c.spool = *spool;
+  if (state) c.state = *state;
+  if (socket) c.socket = *socket;
+  if (base) c.api.base_url = *base;
+  if (key_file) c.api.key_file = *key_file;
+  if (time_scale) c.time_scale = *time_scale;
+  if (log_level) c.log_level = *log_level;
+  validate(c, out.problems);
+  if (out.problems.empty()) out.value = c;
+  return out;
+}
+
+std::string read_api_key(const api_config& api) {
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    auto key = s.str();
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) key.pop_back();
+    return key;
+  };
+  if (!api.key_file.empty()) return slurp(api.key_file);
+  if (const char* k = std::getenv("OPENAI_API_KEY"); k && *k) return k;
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
+    const auto p = std::filesystem::path(dir) / "openai-api-key";
+    if (std::filesystem::exists(p)) return slurp(p);
+  }
+  return {};
+}
+
+}  // namespace batchd::daemon

@@ -1,0 +1,64 @@
+#pragma once
+// The daemon's configuration: one aggregate, a section per component, filled
+// in one place with one precedence — built-in defaults, then the config file
+// (JSON), then the SDKs' environment variables, then command-line flags.
+// Validated once at start-up, reporting every problem.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "limits.hpp"
+
+namespace batchd::daemon {
+
+struct api_config {
+  std::string base_url = "https://api.openai.com/v1";
+  std::filesystem::path key_file;  // else $OPENAI_API_KEY, else $CREDENTIALS_DIRECTORY/openai-api-key
+  std::string organization, project;
+  std::filesystem::path ca_file;  // extra CA bundle (tests); the system store otherwise
+  double requests_per_second = 20;
+  int max_retries = 5;
+};
+
+struct pipeline_config {
+  int max_attempts = 3;                // tries per request, first included
+  double poll_initial_s = 30;          // while in_progress; quicker while validating/finalizing
+  double poll_factor = 1.5;
+  double poll_cap_s = 600;
+  double api_grace_s = 120;            // a 404 this soon after a create is the API catching up
+  double token_limit_retry_s = 900;    // wait before creating again after token_limit_exceeded
+  std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
+  bool delete_remote_files = true;
+  double rescan_s = 30;                // inbox rescan, a safety net for missed events
+  std::int64_t max_file_bytes = 1LL << 31;
+  jobs::batch_limits limits;
+};
+
+struct config {
+  std::filesystem::path config_file;
+  std::filesystem::path spool = "/var/spool/batchd";
+  std::filesystem::path state = "/var/lib/batchd";
+  std::filesystem::path socket = "/run/batchd/batchd.sock";
+  double time_scale = 1;
+  std::string log_level = "info";
+  api_config api;
+  pipeline_config pipeline;
+};
+
+// Parses flags (and the file and environment they point to). Returns the
+// config, or the list of problems (each a full sentence) to print.
+struct config_result {
+  std::optional<config> value;
+  std::vector<std::string> problems;
+  int exit_code = 0;  // for --help / --version: print nothing more, exit with this
+  bool exit_now = false;
+};
+config_result load_config(int argc, char** argv);
+
+// The API key, from the configured file, the environment or systemd's
+// credential directory. Never logged. Empty if none is found.
+std::string read_api_key(const api_config& api);
+
+}  // namespace batchd::daemon

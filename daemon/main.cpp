@@ -1,0 +1,106 @@
+// batchd: takes batch work dropped into inbox/, runs it on the OpenAI Batch
+// API, and puts results into outbox/. See README.md and DESIGN.md.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+
+#include "client.hpp"
+#include "config.hpp"
+#include "database.hpp"
+#include "inbox_watcher.hpp"
+#include "intake.hpp"
+#include "pipeline.hpp"
+
+int main(int argc, char** argv) {
+  using namespace batchd;
+  auto loaded = daemon::load_config(argc, argv);
+  if (loaded.exit_now) return loaded.exit_code;
+  if (!loaded.value) {
+    for (const auto& p : loaded.problems) std::cerr << "batchd: " << p << "\n";
+    return 2;
+  }
+  const auto& cfg = *loaded.value;
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  const auto key = daemon::read_api_key(cfg.api);
+  if (key.empty()) {
+    std::cerr << "batchd: no API key: set --api-key-file, OPENAI_API_KEY, or the systemd credential "
+                 "openai-api-key\n";
+    return 2;
+  }
+  try {
+    const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
+    dirs.create_all();
+    store::database db(cfg.state / "batchd.db");
+    jobs::clock clk(cfg.time_scale);
+
+    boost::asio::io_context ioc(1);
+    openai::client_config api_cfg;
+    api_cfg.base_url = cfg.api.base_url;
+    api_cfg.api_key = key;
+    api_cfg.organization = cfg.api.organization;
+    api_cfg.project = cfg.api.project;
+    api_cfg.ca_file = cfg.api.ca_file;
+    api_cfg.requests_per_second = cfg.api.requests_per_second;
+    api_cfg.retry.max_retries = cfg.api.max_retries;
+    openai::client api(ioc.get_executor(), api_cfg);
+
+    jobs::pipeline_options popt;
+    popt.intake.max_file_bytes = cfg.pipeline.max_file_bytes;
+    popt.intake.limits = cfg.pipeline.limits;
+    popt.max_attempts = cfg.pipeline.max_attempts;
+    popt.poll = {cfg.pipeline.poll_initial_s, cfg.pipeline.poll_factor, cfg.pipeline.poll_cap_s};
+    popt.api_grace_s = cfg.pipeline.api_grace_s;
+    popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
+    popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
+    popt.delete_remote_files = cfg.pipeline.delete_remote_files;
+    jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
+
+    if (int n = jobs::adopt_orphans(db, dirs, clk.now())) spdlog::info("adopted {} job(s) moved in before a crash", n);
+    runner.resume_all();
+    spdlog::info("batchd {} started: spool {}, state {}, {} job(s) resumed", BATCHD_VERSION, cfg.spool.string(),
+                 cfg.state.string(), runner.running());
+
+    auto on_file = [&](const std::filesystem::path& file) {
+      try {
+        if (auto id = jobs::accept_dropped_file(db, dirs, file, popt.intake, clk.now())) {
+          spdlog::info("received {} as job {}", file.filename().string(), db.job(*id)->name);
+          runner.start(*id);
+        } else {
+          spdlog::warn("refused {}: see {}", file.filename().string(), dirs.rejected.string());
+        }
+      } catch (const std::exception& e) {
+        // The file stays in inbox/; the next rescan tries again.
+        spdlog::error("could not take {}: {}", file.string(), e.what());
+      }
+    };
+    boost::asio::co_spawn(ioc, daemon::watch_inbox(dirs.inbox, on_file, clk.real(cfg.pipeline.rescan_s)),
+                          [](std::exception_ptr e) {
+                            if (e) std::rethrow_exception(e);
+                          });
+
+    // Every transition is committed before the work it enables, so stopping
+    // at any await leaves a state the next start resumes from.
+    boost::asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const auto& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+        signals.async_wait(on_signal);
+        return;
+      }
+      spdlog::info("stopping");
+      ioc.stop();
+    };
+    signals.async_wait(on_signal);
+    ioc.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("batchd: {}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,77 @@
+#pragma once
+// Runs jobs: one coroutine per job, and within it one per chunk, each
+// reading as the steps it takes — upload, create, poll, download, sort — with
+// every step's intent committed before the call it enables, so that after a
+// crash the same code finds what was already done instead of doing it twice.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "backoff.hpp"
+#include "clock.hpp"
+#include "intake.hpp"
+#include "spool.hpp"
+
+namespace batchd::store {
+class database;
+struct chunk_row;
+struct job_row;
+}  // namespace batchd::store
+namespace batchd::openai {
+class client;
+}
+
+namespace batchd::jobs {
+
+struct pipeline_options {
+  intake_options intake;
+  int max_attempts = 3;
+  backoff_policy poll{30, 1.5, 600};
+  double api_grace_s = 120;
+  double token_limit_retry_s = 900;
+  std::int64_t enqueued_token_limit = 0;  // 0: learn it from the API
+  bool delete_remote_files = true;
+};
+
+class pipeline {
+ public:
+  pipeline(boost::asio::any_io_executor ex, store::database& db, spool dirs, openai::client& api,
+           const clock& clk, pipeline_options options);
+
+  // Starts running a job unless it already runs.
+  void start(std::int64_t job_id);
+  // Starts every unfinished job (after a restart).
+  void resume_all();
+  // Jobs running now.
+  std::size_t running() const { return running_.size(); }
+
+ private:
+  boost::asio::awaitable<void> run_job(std::int64_t job_id);
+  boost::asio::awaitable<void> run_chunks(const store::job_row& job);
+  boost::asio::awaitable<void> run_chunk_chain(store::job_row job, int idx);
+  boost::asio::awaitable<void> run_attempt(const store::job_row& job, std::int64_t chunk_id);
+  boost::asio::awaitable<void> upload(const store::job_row& job, const store::chunk_row& c);
+  boost::asio::awaitable<void> create(const store::job_row& job, const store::chunk_row& c);
+  boost::asio::awaitable<void> poll(const store::job_row& job, const store::chunk_row& c);
+  boost::asio::awaitable<void> download_and_sort(const store::job_row& job, const store::chunk_row& c);
+  boost::asio::awaitable<void> sleep(double seconds);
+  void finish_job(std::int64_t job_id);
+  void refresh_job_json(std::int64_t job_id);
+
+  boost::asio::any_io_executor ex_;
+  store::database& db_;
+  spool dirs_;
+  openai::client& api_;
+  const clock& clock_;
+  pipeline_options options_;
+  std::set<std::int64_t> running_;
+  std::map<std::string, std::int64_t> token_limits_;  // per model, learned from token_limit_exceeded
+};
+
+// "… Limit: 2,000,000 enqueued tokens …" → 2000000.
+std::optional<std::int64_t> parse_token_limit(const std::string& message);
+
+}  // namespace batchd::jobs
