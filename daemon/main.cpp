@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
     popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
     popt.delete_remote_files = cfg.pipeline.delete_remote_files;
+    if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
     jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
 
     if (int n = jobs::adopt_orphans(db, dirs, clk.now())) spdlog::info("adopted {} job(s) moved in before a crash", n);

@@ -6,6 +6,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <csignal>
 #include <fstream>
 #include <random>
 
@@ -104,6 +105,14 @@ void pipeline::resume_all() {
 awaitable<void> pipeline::sleep(double seconds) {
   asio::steady_timer t(ex_, clock_.real(seconds));
   co_await t.async_wait(use_awaitable);
+}
+
+void pipeline::crash_point(const char* point) const {
+  if (options_.crash_at == point) {
+    spdlog::critical("crash test: SIGKILL at {}", point);
+    spdlog::default_logger()->flush();
+    ::raise(SIGKILL);
+  }
 }
 
 void pipeline::refresh_job_json(std::int64_t job_id) {
@@ -233,6 +242,7 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
       spdlog::info("job {} chunk {}: found earlier upload {}", job.name, c.idx, *file_id);
     } else {
       file_id = (co_await api_.upload_file(c.path, filename, "batch")).id;
+      crash_point("after_upload");
       spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.name, c.idx, *file_id,
                    c.requests, c.bytes);
     }
@@ -271,6 +281,7 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
       req.endpoint = job.endpoint.value_or("");
       req.metadata = metadata;
       batch = co_await api_.create_batch(req);
+      crash_point("after_create");
       spdlog::info("job {} chunk {}: created batch {}", job.name, c.idx, batch->id);
     }
   } catch (const openai::api_error& e) {
@@ -380,6 +391,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
     if (c.output_file_id) {
       in.output_file = prefix.string() + ".output.jsonl";
       co_await api_.download_file(*c.output_file_id, *in.output_file);
+      crash_point("mid_download");  // one file down, the other not
     }
     if (c.error_file_id) {
       in.error_file = prefix.string() + ".error.jsonl";
@@ -395,6 +407,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
     co_return;
   }
   const auto out = sort_chunk_results(in, prefix);
+  crash_point("mid_merge");
   db_.transaction([&] {
     if (out.retry > 0) {
       store::chunk_row next;

@@ -34,6 +34,9 @@ struct pipeline_options {
   double token_limit_retry_s = 900;
   std::int64_t enqueued_token_limit = 0;  // 0: learn it from the API
   bool delete_remote_files = true;
+  // Tests only: die by SIGKILL at this point ("after_upload", "after_create",
+  // "mid_download", "mid_merge") to prove a restart neither loses nor repeats work.
+  std::string crash_at;
 };
 
 class pipeline {
@@ -60,6 +63,7 @@ class pipeline {
   boost::asio::awaitable<void> sleep(double seconds);
   void finish_job(std::int64_t job_id);
   void refresh_job_json(std::int64_t job_id);
+  void crash_point(const char* point) const;
 
   boost::asio::any_io_executor ex_;
   store::database& db_;

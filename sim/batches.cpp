@@ -109,9 +109,13 @@ batch& batch_registry::create(std::string endpoint, std::string input_file_id, j
   auto& f = env_.faults;
   b.visible_at = now + f.settings().not_found_s;
   b.validate_until = now + env_.timing.validating_s;
-  b.will_expire = f.take(&fault_settings::expire_next);
+  // A batch refused for the token limit never runs: it does not use up the
+  // faults meant for a batch that runs.
   b.token_limit = f.take(&fault_settings::token_limit_next);
-  b.fail_all = f.take(&fault_settings::fail_all_next);
+  if (!b.token_limit) {
+    b.will_expire = f.take(&fault_settings::expire_next);
+    b.fail_all = f.take(&fault_settings::fail_all_next);
+  }
   ++env_.stats.batches_by_metadata[b.metadata.dump()];
   auto [it, _] = batches_.emplace(b.id, std::move(b));
   return it->second;
