@@ -293,7 +293,8 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
       co_return;
     }
     // A fresh upload may be unknown to the batch service for a moment.
-    const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id");
+    const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
+                                   clock_.now() - c.updated_at < options_.api_grace_s;
     if (!e.retryable() && !file_not_seen_yet) {
       store::chunk_update u;
       u.error = std::string("creating the batch failed: ") + e.what();
@@ -315,6 +316,7 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
 
 awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row& c) {
   int quiet_polls = 0;
+  double first_miss = 0;  // when the batch first answered 404 or failed to answer
   std::int64_t last_done = -1;
   double null_output_since = 0;
   for (;;) {
@@ -327,9 +329,21 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
       look_again = true;  // a 404 just after the create: the service may not show it yet
     }
     if (look_again) {
+      if (first_miss == 0) first_miss = clock_.now();
+      if (clock_.now() - first_miss > options_.api_grace_s) {
+        // Not a moment of catching up any more: the batch is gone. Its requests
+        // end as errors rather than be sent again and maybe paid twice.
+        store::chunk_update u;
+        u.batch_status = "failed";
+        u.error = "batch " + *c.batch_id + " could not be found at the API";
+        db_.move_chunk(c.id, str(chunk_stage::polling), str(chunk_stage::downloading), u, clock_.now());
+        spdlog::error("job {} chunk {}: {}", job.name, c.idx, *u.error);
+        co_return;
+      }
       co_await sleep(backoff_delay({2, 2, 60}, quiet_polls++, draw()));
       continue;
     }
+    first_miss = 0;
     const auto done = b.counts.completed + b.counts.failed;
     store::chunk_update u;
     u.batch_status = b.status;

@@ -44,7 +44,7 @@ job_row read_job(SQLite::Statement& q) {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates";
+    "req_failed, not_before, creates, updated_at";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -69,6 +69,7 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.req_failed = q.getColumn(18).getInt64();
   c.not_before = q.getColumn(19).getDouble();
   c.creates = q.getColumn(20).getInt();
+  c.updated_at = q.getColumn(21).getDouble();
   return c;
 }
 

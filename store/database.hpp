@@ -39,6 +39,7 @@ struct chunk_row {
   std::int64_t req_total = 0, req_completed = 0, req_failed = 0;
   double not_before = 0;
   int creates = 0;
+  double updated_at = 0;  // the last move or update
 };
 
 // Columns a chunk move may set along with its stage; unset ones stay as they are.
