@@ -1,57 +1,60 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: installs what is missing, builds,
-# starts batchd-sim (the local stand-in for the OpenAI API) on a scaled
-# clock, and walks a batch through its life — upload, create, poll, download —
-# printing each state change, the results and what the simulator served.
+# starts batchd-sim (the local stand-in for the OpenAI API) and batchd on a
+# temporary spool, both on a clock running 60x, drops a sample job into the
+# inbox, shows it move through its states, and prints where the results are
+# and what was used. Usage: scripts/demo.sh [FILE.jsonl]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target batchd-sim >/dev/null
+cmake --build --preset release -j "$(nproc)" --target batchd batchd-sim >/dev/null
 
 input=${1:-examples/reviews.jsonl}
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/batchd-demo-XXXXXX)
 key="sk-demo-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-BATCHD_SIM_API_KEY=$key build/release/sim/batchd-sim --port 0 --time-scale 60 >"$work/sim.out" &
+umask 077
+printf '%s\n' "$key" >"$work/api-key"  # the key travels in a file, never in argv
+scale=60
+BATCHD_SIM_API_KEY=$key build/release/sim/batchd-sim --port 0 --time-scale $scale >"$work/sim.out" 2>&1 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $sim_pid $batchd_pid 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 50); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
 base=$(grep -o 'http://[^ ]*' "$work/sim.out")
-echo "batchd-sim at $base (time runs 60x: one simulated minute = 1 s)"
+build/release/daemon/batchd --spool "$work/spool" --state "$work/state" --api-base "$base/v1" \
+  --api-key-file "$work/api-key" --time-scale $scale >"$work/batchd.log" 2>&1 &
+batchd_pid=$!
+echo "batchd-sim at $base; batchd on spool $work/spool (clocks run ${scale}x: a minute in a second)"
 
-api() {  # api METHOD PATH [curl args…]: the key travels in a header file, never in argv
-  local method=$1 path=$2
-  shift 2
-  curl -sS -X "$method" -H @"$work/auth" "$base/v1$path" "$@"
-}
-printf 'Authorization: Bearer %s\n' "$key" >"$work/auth"
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
-
-echo "1. upload $input ($(wc -l <"$input") requests)"
-file_id=$(api POST /files -F purpose=batch -F "file=@$input" | field "['id']")
-echo "   file $file_id"
-echo "2. create the batch"
-batch_id=$(api POST /batches -H 'Content-Type: application/json' \
-  -d "{\"input_file_id\":\"$file_id\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\",\"metadata\":{\"job\":\"demo\"}}" |
-  field "['id']")
-echo "   batch $batch_id"
-echo "3. poll until it is done"
+job=$(basename "$input"); job=${job%%.*}
+for _ in $(seq 50); do [[ -d $work/spool/inbox ]] && break; sleep 0.1; done
+cp "$input" "$work/spool/inbox/.$job.tmp" && mv "$work/spool/inbox/.$job.tmp" "$work/spool/inbox/$job.jsonl"
+echo "dropped $input into inbox/ as job '$job'; following outbox/$job/job.json:"
 last=""
-while :; do
-  state=$(api GET "/batches/$batch_id" | field "['status'], d['request_counts']")
-  if [[ $state != "$last" ]]; then echo "   $state"; last=$state; fi
-  case $state in completed* | failed* | expired* | cancelled*) break ;; esac
+for _ in $(seq 600); do
+  state=$(python3 - "$work/spool/outbox/$job/job.json" <<'PY' 2>/dev/null || true
+import json, sys
+j = json.load(open(sys.argv[1]))
+b = ", ".join(f"{x['id'][:14]}… {x['status']} {x['request_counts']['completed']}/{x['request_counts']['total']}" for x in j["batches"])
+print(f"{j['status']:<9} {j['counts']['succeeded']}+{j['counts']['failed']} of {j['counts']['total']} done" + (f"; batches: {b}" if b else ""))
+PY
+)
+  if [[ -n $state && $state != "$last" ]]; then echo "  $state"; last=$state; fi
+  case $state in completed* | failed* | cancelled*) break ;; esac
   sleep 0.05
 done
-out_id=$(api GET "/batches/$batch_id" | field "['output_file_id']")
-api GET "/files/$out_id/content" >"$work/results.jsonl"
-echo "4. results ($(wc -l <"$work/results.jsonl") lines), first three:"
-python3 - "$work/results.jsonl" <<'PY'
+out=$work/spool/outbox/$job
+echo
+echo "results: $out/results.jsonl ($(wc -l <"$out/results.jsonl") lines), errors: $out/errors.jsonl ($(wc -l <"$out/errors.jsonl") lines)"
+python3 - "$out/results.jsonl" <<'PY'
 import json, sys
-for line in list(open(sys.argv[1]))[:3]:
-    r = json.loads(line)
+lines = [json.loads(l) for l in open(sys.argv[1])]
+for r in lines[:3]:
     body = r["response"]["body"]
-    print(f"   {r['custom_id']}: {body['choices'][0]['message']['content']!r} ({body['usage']['total_tokens']} tokens)")
+    print(f"  {r['custom_id']}: {body['choices'][0]['message']['content']!r}")
+prompt = sum(r["response"]["body"]["usage"]["prompt_tokens"] for r in lines)
+completion = sum(r["response"]["body"]["usage"].get("completion_tokens", 0) for r in lines)
+print(f"used: {prompt} prompt + {completion} completion tokens "
+      "(the cost ledger, which prices them at the batch rate, is the next piece of work)")
 PY
-echo "5. what the simulator served (GET /admin/stats):"
-curl -sS "$base/admin/stats" | python3 -m json.tool | sed 's/^/   /' | head -40
+echo "daemon log: $work/batchd.log; everything is under $work"
