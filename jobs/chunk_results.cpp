@@ -75,6 +75,21 @@ bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_l
   return true;
 }
 
+// Calls fn(custom_id, line) for each request line of a (validated) chunk.
+template <class F>
+void for_each_request(const std::filesystem::path& chunk, F&& fn) {
+  simdjson::dom::parser parser;
+  line_reader reader(chunk);
+  std::string_view line;
+  while (reader.next(line)) {
+    simdjson::dom::element doc;
+    std::string_view id;
+    if (parser.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id))
+      continue;  // chunks are validated: cannot happen
+    fn(id, line);
+  }
+}
+
 std::string synthesized_error(const std::string& custom_id, const std::string& code,
                               const std::string& message) {
   return nlohmann::json{{"custom_id", custom_id},
@@ -95,18 +110,9 @@ bool is_retryable_failure(int status, std::string_view code) {
 chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
   std::unordered_map<std::string, fate> fates;
   std::vector<std::string> order;
-  {
-    simdjson::dom::parser parser;
-    line_reader reader(in.chunk);
-    std::string_view line;
-    while (reader.next(line)) {
-      simdjson::dom::element doc;
-      std::string_view id;
-      if (parser.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id))
-        continue;  // chunks are validated: cannot happen
-      if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
-    }
-  }
+  for_each_request(in.chunk, [&](std::string_view id, std::string_view) {
+    if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
+  });
   chunk_outcome out;
   out.results = prefix.string() + ".results.jsonl";
   out.errors = prefix.string() + ".errors.jsonl";
@@ -162,16 +168,10 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
   if (out.retry > 0) {
     out.retry_input = prefix.string() + ".retry.jsonl";
     atomic_file retry(out.retry_input);
-    simdjson::dom::parser p;
-    line_reader reader(in.chunk);
-    std::string_view line;
-    while (reader.next(line)) {
-      simdjson::dom::element doc;
-      std::string_view id;
-      if (p.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id)) continue;
+    for_each_request(in.chunk, [&](std::string_view id, std::string_view line) {
       if (auto it = fates.find(std::string(id)); it != fates.end() && it->second == fate::retry)
         retry.line(line);
-    }
+    });
     retry.commit();
   }
   out.succeeded = results.lines();
