@@ -14,6 +14,24 @@
 #include "intake.hpp"
 #include "pipeline.hpp"
 
+namespace {
+
+batchd::jobs::pipeline_options pipeline_options_from(const batchd::daemon::config& cfg) {
+  batchd::jobs::pipeline_options popt;
+  popt.intake.max_file_bytes = cfg.pipeline.max_file_bytes;
+  popt.intake.limits = cfg.pipeline.limits;
+  popt.max_attempts = cfg.pipeline.max_attempts;
+  popt.poll = {cfg.pipeline.poll_initial_s, cfg.pipeline.poll_factor, cfg.pipeline.poll_cap_s};
+  popt.api_grace_s = cfg.pipeline.api_grace_s;
+  popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
+  popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
+  popt.delete_remote_files = cfg.pipeline.delete_remote_files;
+  if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
+  return popt;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace batchd;
   auto loaded = daemon::load_config(argc, argv);
@@ -22,7 +40,7 @@ int main(int argc, char** argv) {
     for (const auto& p : loaded.problems) std::cerr << "batchd: " << p << "\n";
     return 2;
   }
-  const auto& cfg = *loaded.value;
+  const auto cfg = *loaded.value;
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
@@ -49,22 +67,11 @@ int main(int argc, char** argv) {
     api_cfg.retry.max_retries = cfg.api.max_retries;
     openai::client api(ioc.get_executor(), api_cfg);
 
-    jobs::pipeline_options popt;
-    popt.intake.max_file_bytes = cfg.pipeline.max_file_bytes;
-    popt.intake.limits = cfg.pipeline.limits;
-    popt.max_attempts = cfg.pipeline.max_attempts;
-    popt.poll = {cfg.pipeline.poll_initial_s, cfg.pipeline.poll_factor, cfg.pipeline.poll_cap_s};
-    popt.api_grace_s = cfg.pipeline.api_grace_s;
-    popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
-    popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
-    popt.delete_remote_files = cfg.pipeline.delete_remote_files;
-    if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
+    auto popt = pipeline_options_from(cfg);
     jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
 
     if (int n = jobs::adopt_orphans(db, dirs, clk.now())) spdlog::info("adopted {} job(s) moved in before a crash", n);
     runner.resume_all();
-    spdlog::info("batchd {} started: spool {}, state {}, {} job(s) resumed", BATCHD_VERSION, cfg.spool.string(),
-                 cfg.state.string(), runner.running());
 
     auto on_file = [&](const std::filesystem::path& file) {
       try {
@@ -90,7 +97,22 @@ int main(int argc, char** argv) {
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const auto& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        spdlog::info("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+        // Reload: the same flags, the file read again. Pipeline settings and the
+        // log level apply from the next step on; paths and API settings need a restart.
+        auto again = daemon::load_config(argc, argv);
+        if (!again.value) {
+          for (const auto& p : again.problems) spdlog::error("SIGHUP: {}; keeping the running configuration", p);
+        } else {
+          spdlog::set_level(spdlog::level::from_str(again.value->log_level));
+          popt = pipeline_options_from(*again.value);
+          runner.set_options(popt);
+          const auto& a = again.value->api;
+          if (again.value->spool != cfg.spool || again.value->state != cfg.state || a.base_url != cfg.api.base_url ||
+              a.key_file != cfg.api.key_file || a.organization != cfg.api.organization || a.project != cfg.api.project ||
+              a.ca_file != cfg.api.ca_file || a.requests_per_second != cfg.api.requests_per_second)
+            spdlog::warn("SIGHUP: paths and api settings changed; they take effect at the next start");
+          spdlog::info("SIGHUP: configuration reloaded");
+        }
         signals.async_wait(on_signal);
         return;
       }
@@ -98,6 +120,9 @@ int main(int argc, char** argv) {
       ioc.stop();
     };
     signals.async_wait(on_signal);
+    // Said only now, when signals are handled: a supervisor may act on it.
+    spdlog::info("batchd {} started: spool {}, state {}, {} job(s) resumed", BATCHD_VERSION, cfg.spool.string(),
+                 cfg.state.string(), runner.running());
     ioc.run();
   } catch (const std::exception& e) {
     spdlog::critical("batchd: {}", e.what());

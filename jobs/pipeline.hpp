@@ -50,6 +50,8 @@ class pipeline {
   void resume_all();
   // Jobs running now.
   std::size_t running() const { return running_.size(); }
+  // New settings (SIGHUP): steps from now on use them.
+  void set_options(pipeline_options options) { options_ = std::move(options); }
 
  private:
   boost::asio::awaitable<void> run_job(std::int64_t job_id);

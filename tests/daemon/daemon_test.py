@@ -63,6 +63,15 @@ class Daemon:
              os.path.join(root, "key"), "--time-scale", SCALE],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
+    def wait_ready(self):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.log.name) as f:
+                if " started: " in f.read():
+                    return
+            time.sleep(0.02)
+        raise AssertionError("batchd did not start")
+
     @property
     def spool(self):
         return os.path.join(self.root, "spool")
@@ -197,6 +206,33 @@ class DaemonTest(unittest.TestCase):
 
     def test_crash_mid_merge(self):
         self.crash_and_recover("mid_merge")
+
+    def test_sighup_reloads_the_pipeline_settings(self):
+        sim = Sim()
+        d = Daemon(os.path.join(self.root, "hup"), sim, max_requests=700)
+        try:
+            d.wait_ready()  # before that, SIGHUP's default action would end it
+            config = os.path.join(d.root, "batchd.json")
+            with open(config, "w") as f:
+                f.write("{not json")
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+            self.assertIsNone(d.proc.poll(), "a bad file on reload keeps the daemon running")
+            with open(config, "w") as f:
+                json.dump({"pipeline": {"max_requests_per_batch": 40}}, f)
+            d.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                with open(os.path.join(d.root, "batchd.log")) as f:
+                    if "configuration reloaded" in f.read():
+                        break
+                time.sleep(0.05)
+            d.drop("after.jsonl", [chat(i) for i in range(100)])
+            job = d.wait_for("after", 60)
+            self.assertEqual(len(job["batches"]), 3, "100 requests at 40 a batch")
+        finally:
+            d.stop()
+            sim.close()
 
     def test_120k_requests_become_three_batches_merged_whole(self):
         sim = Sim()
