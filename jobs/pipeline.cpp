@@ -194,7 +194,8 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
     if (is_terminal(stage)) co_return;
     switch (stage) {
       case chunk_stage::assembled:
-        db_.move_chunk(c.id, str(stage), str(chunk_stage::uploading), {}, clock_.now());
+        if (db_.move_chunk(c.id, str(stage), str(chunk_stage::uploading), {}, clock_.now()))
+          nothing_sent_.insert(c.id);
         break;
       case chunk_stage::uploading:
         co_await upload(job, c);
@@ -213,7 +214,8 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
         }
         store::chunk_update u;
         u.creates = c.creates + 1;
-        db_.move_chunk(c.id, str(stage), str(chunk_stage::creating), u, clock_.now());
+        if (db_.move_chunk(c.id, str(stage), str(chunk_stage::creating), u, clock_.now()))
+          nothing_sent_.insert(c.id);
         break;
       }
       case chunk_stage::creating:
@@ -234,10 +236,12 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
 awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_row& c) {
   const auto filename = upload_name(job, c);
   std::optional<std::string> file_id;
+  const bool look_first = nothing_sent_.erase(c.id) == 0;
   try {
-    // Look first: before a crash, this upload may have happened already.
-    for (const auto& f : co_await api_.list_files(std::string("batch")))
-      if (f.filename == filename) file_id = f.id;
+    // Before a crash or a lost response, this upload may have happened already.
+    if (look_first)
+      for (const auto& f : co_await api_.list_files(std::string("batch")))
+        if (f.filename == filename) file_id = f.id;
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.name, c.idx, *file_id);
     } else {
@@ -268,13 +272,22 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
 awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_row& c) {
   const auto metadata = batch_metadata(job, c);
   std::optional<openai::batch> batch;
+  const bool look_first = nothing_sent_.erase(c.id) == 0;
+  bool wait_and_look_again = false;
   try {
-    // Look first: before a crash, this batch may have been created already.
-    const double since = clock_.now() - 2 * 86400;
-    for (const auto& b : co_await api_.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
-      if (b.metadata == metadata) batch = b;
+    // Before a crash or a lost response, this batch may have been created already.
+    if (look_first) {
+      const double since = c.updated_at - 2 * 86400;
+      for (const auto& b : co_await api_.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
+        if (b.metadata == metadata) batch = b;
+      // A batch created a moment ago may not be listed yet: creating another
+      // would pay twice, so give the API its grace before concluding it is not there.
+      wait_and_look_again = !batch && clock_.now() - c.updated_at < options_.api_grace_s;
+    }
     if (batch) {
       spdlog::info("job {} chunk {}: found earlier batch {}", job.name, c.idx, batch->id);
+    } else if (wait_and_look_again) {
+      spdlog::info("job {} chunk {}: no earlier batch listed yet; looking again before creating", job.name, c.idx);
     } else {
       openai::create_batch_request req;
       req.input_file_id = *c.file_id;
@@ -305,7 +318,7 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
     spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.name, c.idx, e.what());
   }
   if (!batch) {
-    co_await sleep(backoff_delay({5, 2, 120}, 0, draw()));
+    co_await sleep(wait_and_look_again ? options_.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, draw()));
     co_return;
   }
   store::chunk_update u;

@@ -75,6 +75,11 @@ class pipeline {
   pipeline_options options_;
   std::set<std::int64_t> running_;
   std::map<std::string, std::int64_t> token_limits_;  // per model, learned from token_limit_exceeded
+  // Chunks whose upload or create intent this process recorded and whose call
+  // has not failed in doubt: nothing can exist at the API yet, so there is
+  // nothing to look for. After a restart the set is empty and every intent is
+  // checked against the API's lists.
+  std::set<std::int64_t> nothing_sent_;
 };
 
 // "… Limit: 2,000,000 enqueued tokens …" → 2000000.
