@@ -53,6 +53,7 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     take(p, "enqueued_token_limit", c.pipeline.enqueued_token_limit);
     take(p, "delete_remote_files", c.pipeline.delete_remote_files);
     take(p, "rescan_s", c.pipeline.rescan_s);
+    take(p, "list_refresh_from", c.pipeline.list_refresh_from);
     take(p, "max_file_bytes", c.pipeline.max_file_bytes);
     take(p, "max_requests_per_batch", c.pipeline.limits.max_requests);
     take(p, "max_bytes_per_batch", c.pipeline.limits.max_bytes);
@@ -64,6 +65,7 @@ void validate(const config& c, std::vector<std::string>& problems) {
   if (c.time_scale <= 0) problems.push_back("time_scale must be positive");
   if (c.api.requests_per_second <= 0) problems.push_back("api.requests_per_second must be positive");
   if (c.pipeline.max_attempts < 1) problems.push_back("pipeline.max_attempts must be at least 1");
+  if (c.pipeline.list_refresh_from < 1) problems.push_back("pipeline.list_refresh_from must be at least 1");
   const auto& l = c.pipeline.limits;
   if (l.max_requests < 1 || l.max_requests > 50'000)
     problems.push_back("pipeline.max_requests_per_batch must be within 1..50000 (the API's limit)");

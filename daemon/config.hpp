@@ -32,6 +32,7 @@ struct pipeline_config {
   std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
   bool delete_remote_files = true;
   double rescan_s = 30;                // inbox rescan, a safety net for missed events
+  std::int64_t list_refresh_from = 5;  // batches in flight from which one list call refreshes them all
   std::int64_t max_file_bytes = 1LL << 31;
   jobs::batch_limits limits;
 };

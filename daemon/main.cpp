@@ -26,6 +26,7 @@ batchd::jobs::pipeline_options pipeline_options_from(const batchd::daemon::confi
   popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
   popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
   popt.delete_remote_files = cfg.pipeline.delete_remote_files;
+  popt.list_refresh_from = static_cast<std::size_t>(cfg.pipeline.list_refresh_from);
   if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
   return popt;
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
@@ -105,6 +106,36 @@ void pipeline::resume_all() {
 awaitable<void> pipeline::sleep(double seconds) {
   asio::steady_timer t(ex_, clock_.real(seconds));
   co_await t.async_wait(use_awaitable);
+}
+
+awaitable<openai::batch> pipeline::current(const std::string& batch_id) {
+  const double now = clock_.now();
+  if (in_flight_.size() >= options_.list_refresh_from) {
+    if (!refreshing_) asio::co_spawn(ex_, refresh_board(), asio::detached);
+    // Fresh enough: listed since this batch's last poll delay began.
+    if (auto it = board_.find(batch_id); it != board_.end() && now - it->second.first < options_.poll.initial_s)
+      co_return it->second.second;
+  }
+  co_return co_await api_.retrieve_batch(batch_id);
+}
+
+awaitable<void> pipeline::refresh_board() {
+  refreshing_ = true;
+  while (in_flight_.size() >= options_.list_refresh_from) {
+    double oldest = clock_.now();
+    for (const auto& [_, created] : in_flight_) oldest = std::min(oldest, created);
+    try {
+      const double listed_at = clock_.now();
+      // Newest first: stop once past the oldest batch still in flight.
+      for (auto& b : co_await api_.list_batches([&](const openai::batch& b) { return b.created_at >= oldest - 60; }))
+        if (in_flight_.count(b.id)) board_[b.id] = {listed_at, std::move(b)};
+    } catch (const openai::api_error& e) {
+      spdlog::info("refreshing batches by list: {}; polling one by one meanwhile", e.what());
+    }
+    co_await sleep(options_.poll.initial_s / 2);
+  }
+  board_.clear();
+  refreshing_ = false;
 }
 
 void pipeline::crash_point(const char* point) const {
@@ -328,6 +359,12 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
 }
 
 awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row& c) {
+  in_flight_[*c.batch_id] = c.updated_at;
+  struct leave {
+    std::map<std::string, double>& m;
+    std::string id;
+    ~leave() { m.erase(id); }
+  } registered{in_flight_, *c.batch_id};
   int quiet_polls = 0;
   double first_miss = 0;  // when the batch first answered 404 or failed to answer
   std::int64_t last_done = -1;
@@ -336,7 +373,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
     openai::batch b;
     bool look_again = false;
     try {
-      b = co_await api_.retrieve_batch(*c.batch_id);
+      b = co_await current(*c.batch_id);
     } catch (const openai::api_error& e) {
       if (e.status() != 404 && !e.retryable()) throw;
       look_again = true;  // a 404 just after the create: the service may not show it yet

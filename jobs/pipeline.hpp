@@ -20,6 +20,8 @@ class database;
 struct chunk_row;
 struct job_row;
 }  // namespace batchd::store
+#include "types.hpp"
+
 namespace batchd::openai {
 class client;
 }
@@ -34,6 +36,7 @@ struct pipeline_options {
   double token_limit_retry_s = 900;
   std::int64_t enqueued_token_limit = 0;  // 0: learn it from the API
   bool delete_remote_files = true;
+  std::size_t list_refresh_from = 5;  // batches in flight from which one list call refreshes them all
   // Tests only: die by SIGKILL at this point ("after_upload", "after_create",
   // "mid_download", "mid_merge") to prove a restart neither loses nor repeats work.
   std::string crash_at;
@@ -63,6 +66,10 @@ class pipeline {
   boost::asio::awaitable<void> poll(const store::job_row& job, const store::chunk_row& c);
   boost::asio::awaitable<void> download_and_sort(const store::job_row& job, const store::chunk_row& c);
   boost::asio::awaitable<void> sleep(double seconds);
+  // With many batches in flight, one list call refreshes them all; poll()
+  // then reads the board instead of asking for each batch.
+  boost::asio::awaitable<void> refresh_board();
+  boost::asio::awaitable<openai::batch> current(const std::string& batch_id);
   void finish_job(std::int64_t job_id);
   void refresh_job_json(std::int64_t job_id);
   void crash_point(const char* point) const;
@@ -80,6 +87,9 @@ class pipeline {
   // nothing to look for. After a restart the set is empty and every intent is
   // checked against the API's lists.
   std::set<std::int64_t> nothing_sent_;
+  std::map<std::string, double> in_flight_;  // batch id → its created_at, while polled
+  std::map<std::string, std::pair<double, openai::batch>> board_;  // batch id → (when listed, what)
+  bool refreshing_ = false;
 };
 
 // "… Limit: 2,000,000 enqueued tokens …" → 2000000.

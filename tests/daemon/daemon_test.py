@@ -42,7 +42,7 @@ class Sim:
 
 
 class Daemon:
-    def __init__(self, root, sim, crash_at=None, max_requests=None):
+    def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None):
         self.root, self.sim = root, sim
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "key"), "w") as f:
@@ -50,6 +50,8 @@ class Daemon:
         config = {"pipeline": {"max_attempts": 3}}
         if max_requests:
             config["pipeline"]["max_requests_per_batch"] = max_requests
+        if list_refresh_from:
+            config["pipeline"]["list_refresh_from"] = list_refresh_from
         with open(os.path.join(root, "batchd.json"), "w") as f:
             json.dump(config, f)
         env = {**os.environ}
@@ -145,7 +147,7 @@ class DaemonTest(unittest.TestCase):
     def test_three_jobs_with_faults_on(self):
         sim = Sim({"rate_429": 0.05, "rate_5xx": 0.05, "rate_drop": 0.02, "retry_after_ms": 20,
                    "request_retryable_rate": 0.05, "expire_next": 1, "token_limit_next": 1})
-        d = Daemon(os.path.join(self.root, "d"), sim, max_requests=700)
+        d = Daemon(os.path.join(self.root, "d"), sim, max_requests=700, list_refresh_from=2)
         try:
             d.drop("chat.jsonl", [chat(i) for i in range(2000)])
             d.drop("emb.jsonl", [embedding(i) for i in range(300)])
@@ -168,6 +170,8 @@ class DaemonTest(unittest.TestCase):
             stats = sim.stats()
             self.assertTrue(all(n == 1 for n in stats["uploads_by_filename"].values()), stats["uploads_by_filename"])
             self.assertTrue(all(n == 1 for n in stats["batches_by_metadata"].values()))
+            self.assertGreater(stats["calls"]["GET /v1/batches"].get("200", 0), 0,
+                               "with batches in flight, list calls refreshed them together")
         finally:
             d.stop()
             sim.close()
