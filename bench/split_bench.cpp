@@ -1,17 +1,17 @@
-// Times jobs::split_request_file on one file: validate every line and write
-// the chunks. Usage: split-bench INPUT.jsonl OUT_DIR
+// Times jobs::split_request_file on one file: validate every line, cut it
+// into chunks and hash them. Usage: split-bench INPUT.jsonl
 #include <chrono>
 #include <cstdio>
 
 #include "request_file.hpp"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: split-bench INPUT.jsonl OUT_DIR\n");
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: split-bench INPUT.jsonl\n");
     return 2;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = batchd::jobs::split_request_file(argv[1], argv[2], {});
+  auto r = batchd::jobs::split_request_file(argv[1], {});
   const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
   std::int64_t bytes = 0;
   for (const auto& c : r.chunks) bytes += c.bytes;

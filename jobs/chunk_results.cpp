@@ -77,9 +77,9 @@ bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_l
 
 // Calls fn(custom_id, line) for each request line of a (validated) chunk.
 template <class F>
-void for_each_request(const std::filesystem::path& chunk, F&& fn) {
+void for_each_request(const chunk_outcome_input& in, F&& fn) {
   simdjson::dom::parser parser;
-  line_reader reader(chunk);
+  line_reader reader(in.chunk, in.chunk_offset, in.chunk_length);
   std::string_view line;
   while (reader.next(line)) {
     simdjson::dom::element doc;
@@ -110,7 +110,7 @@ bool is_retryable_failure(int status, std::string_view code) {
 chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
   std::unordered_map<std::string, fate> fates;
   std::vector<std::string> order;
-  for_each_request(in.chunk, [&](std::string_view id, std::string_view) {
+  for_each_request(in, [&](std::string_view id, std::string_view) {
     if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
   });
   chunk_outcome out;
@@ -168,7 +168,7 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
   if (out.retry > 0) {
     out.retry_input = prefix.string() + ".retry.jsonl";
     atomic_file retry(out.retry_input);
-    for_each_request(in.chunk, [&](std::string_view id, std::string_view line) {
+    for_each_request(in, [&](std::string_view id, std::string_view line) {
       if (auto it = fates.find(std::string(id)); it != fates.end() && it->second == fate::retry)
         retry.line(line);
     });

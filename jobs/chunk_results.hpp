@@ -12,7 +12,8 @@
 namespace batchd::jobs {
 
 struct chunk_outcome_input {
-  std::filesystem::path chunk;                      // the attempt's input JSONL
+  std::filesystem::path chunk;                      // the attempt's input JSONL …
+  std::uint64_t chunk_offset = 0, chunk_length = UINT64_MAX;  // … this byte range of it
   std::optional<std::filesystem::path> output_file;  // downloaded output, if any
   std::optional<std::filesystem::path> error_file;   // downloaded errors, if any
   std::string batch_status;    // completed, expired, cancelled or failed

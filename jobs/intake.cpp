@@ -84,9 +84,7 @@ void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
   auto job = db.job(job_id);
   if (!job || job->stage != name(job_stage::received)) return;
   const fs::path source = job->source;
-  const auto chunks_dir = dirs.job_dir(job->name) / "chunks";
-  fs::remove_all(chunks_dir);  // a crash may have left a partial split
-  auto report = split_request_file(source, chunks_dir, {opt.limits, 20});
+  auto report = split_request_file(source, {opt.limits, 20});
   if (!report.errors.empty()) {
     json errors = json::array();
     for (const auto& e : report.errors)
@@ -118,6 +116,7 @@ void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
       row.attempt = 1;
       row.stage = std::string(name(chunk_stage::assembled));
       row.path = c.path.string();
+      row.offset = static_cast<std::int64_t>(c.offset);
       row.sha256 = c.sha256;
       row.requests = c.requests;
       row.bytes = c.bytes;

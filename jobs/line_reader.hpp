@@ -3,6 +3,7 @@
 // buffer with simdjson's padding readable past each line, so a line can be
 // parsed in place without a copy.
 #include <cstdint>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <string_view>
@@ -12,7 +13,9 @@ namespace batchd::jobs {
 
 class line_reader {
  public:
-  explicit line_reader(const std::filesystem::path& path, std::size_t block = 4 << 20);
+  // Reads `length` bytes from `offset` (the whole file by default).
+  explicit line_reader(const std::filesystem::path& path, std::uint64_t offset = 0,
+                       std::uint64_t length = UINT64_MAX, std::size_t block = 4 << 20);
   ~line_reader();
   line_reader(const line_reader&) = delete;
   line_reader& operator=(const line_reader&) = delete;
@@ -20,6 +23,8 @@ class line_reader {
   // The next line without its "\n" (and "\r"); false at end of file.
   bool next(std::string_view& line);
   std::int64_t line_number() const { return number_; }
+  // The file offset just past the last line returned, its line ending included.
+  std::uint64_t position() const { return position_; }
 
  private:
   bool fill();
@@ -27,6 +32,8 @@ class line_reader {
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;
   bool eof_ = false;
+  std::uint64_t remaining_;
+  std::uint64_t position_;
   std::int64_t number_ = 0;
 };
 

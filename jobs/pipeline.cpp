@@ -276,7 +276,8 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.name, c.idx, *file_id);
     } else {
-      file_id = (co_await api_.upload_file(c.path, filename, "batch")).id;
+      const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
+      file_id = (co_await api_.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
       crash_point("after_upload");
       spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.name, c.idx, *file_id,
                    c.requests, c.bytes);
@@ -446,6 +447,8 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
   fs::create_directories(prefix.parent_path());
   chunk_outcome_input in;
   in.chunk = c.path;
+  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
+  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
   in.batch_status = c.batch_status.value_or("failed");
   in.batch_error = c.error.value_or("");
   in.cancelled_by_user = job.cancel_requested;

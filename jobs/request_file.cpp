@@ -9,56 +9,12 @@
 #include <unordered_set>
 
 #include "line_reader.hpp"
-#include "sha256.hpp"
+#include "range_hasher.hpp"
 
 namespace batchd::jobs {
 namespace {
 
 using simdjson::dom::element;
-
-// Writes one chunk file and hashes it on the way.
-class chunk_writer {
- public:
-  chunk_writer(std::filesystem::path path) : file_(std::fopen(path.c_str(), "wb")) {
-    chunk_.path = std::move(path);
-    if (!file_) throw std::system_error(errno, std::generic_category(), "create " + chunk_.path.string());
-    // glibc ignores the size when it picks the buffer itself: give it one.
-    std::setvbuf(file_, buffer_.get(), _IOFBF, buffer_size);
-  }
-  ~chunk_writer() {
-    if (file_) std::fclose(file_);
-  }
-  void add(std::string_view line, std::int64_t inputs, std::int64_t tokens) {
-    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF)
-      throw std::system_error(errno, std::generic_category(), "write " + chunk_.path.string());
-    hash_.update(line);
-    hash_.update("\n");
-    ++chunk_.requests;
-    chunk_.bytes += static_cast<std::int64_t>(line.size()) + 1;
-    chunk_.embedding_inputs += inputs;
-    chunk_.estimated_prompt_tokens += tokens;
-  }
-  bool fits(std::int64_t bytes, std::int64_t inputs, const batch_limits& l) const {
-    return chunk_.requests + 1 <= l.max_requests && chunk_.bytes + bytes <= l.max_bytes &&
-           chunk_.embedding_inputs + inputs <= l.max_embedding_inputs;
-  }
-  chunk_file finish() {
-    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0 || std::fclose(file_) != 0) {
-      file_ = nullptr;
-      throw std::system_error(errno, std::generic_category(), "close " + chunk_.path.string());
-    }
-    file_ = nullptr;
-    chunk_.sha256 = hash_.hex();
-    return chunk_;
-  }
-
- private:
-  static constexpr std::size_t buffer_size = 1 << 20;
-  std::unique_ptr<char[]> buffer_ = std::make_unique<char[]>(buffer_size);
-  std::FILE* file_;
-  chunk_file chunk_;
-  sha256 hash_;
-};
 
 std::int64_t count_inputs(element body) {
   element input;
@@ -130,26 +86,34 @@ bool is_batch_endpoint(std::string_view url) {
          url == "/v1/completions" || url == "/v1/moderations";
 }
 
-request_file_report split_request_file(const std::filesystem::path& input,
-                                       const std::filesystem::path& out_dir,
-                                       const split_options& options) {
+request_file_report split_request_file(const std::filesystem::path& input, const split_options& options) {
   request_file_report r;
-  std::filesystem::create_directories(out_dir);
   line_reader reader(input);
+  range_hasher hasher(input);
   simdjson::dom::parser parser;
   std::unordered_set<std::string> ids;
-  std::optional<chunk_writer> chunk;
-  std::vector<std::filesystem::path> written;
   const auto& limits = options.limits;
+  chunk_file current;  // the chunk being filled (requests == 0: none yet)
 
   auto fail = [&](std::string message, std::string hint) {
     ++r.lines_with_errors;
     if (r.errors.size() < options.max_errors)
       r.errors.push_back({reader.line_number(), std::move(message), std::move(hint)});
   };
+  auto close_chunk = [&](std::uint64_t end) {
+    hasher.cut(end);
+    r.chunks.push_back(current);
+    current = {};
+    current.path = input;
+    current.offset = end;
+  };
+  current.path = input;
 
   std::string_view line;
+  std::uint64_t line_start = 0;
   while (reader.next(line)) {
+    const auto start = line_start;
+    line_start = reader.position();
     if (line.find_first_not_of(" \t") == std::string_view::npos) {
       fail("the line is empty", "remove blank lines");
       continue;
@@ -166,32 +130,32 @@ request_file_report split_request_file(const std::filesystem::path& input,
       fail(std::move(message), std::move(hint));
       continue;
     }
-    const auto bytes = static_cast<std::int64_t>(line.size()) + 1;
+    const auto bytes = static_cast<std::int64_t>(line_start - start);
     const auto inputs = r.endpoint == "/v1/embeddings" ? count_inputs(body) : 0;
     if (bytes > limits.max_bytes || inputs > limits.max_embedding_inputs) {
       fail("the request is larger than one batch may be", "make the request smaller");
       continue;
     }
     ++r.requests;
-    if (r.lines_with_errors > 0) continue;  // keep checking, stop writing
-    if (chunk && !chunk->fits(bytes, inputs, limits)) {
-      r.chunks.push_back(chunk->finish());
-      chunk.reset();
-    }
-    if (!chunk) {
-      written.push_back(out_dir / ("chunk-" + std::to_string(written.size() + 1) + ".jsonl"));
-      chunk.emplace(written.back());
-    }
-    // A documented heuristic: a token is about four bytes of request JSON.
-    chunk->add(line, inputs, (bytes + 3) / 4);
+    if (r.lines_with_errors > 0) continue;  // keep checking, stop cutting
+    if (current.requests > 0 &&
+        (current.requests + 1 > limits.max_requests || current.bytes + bytes > limits.max_bytes ||
+         current.embedding_inputs + inputs > limits.max_embedding_inputs))
+      close_chunk(start);
+    ++current.requests;
+    current.bytes += bytes;
+    current.embedding_inputs += inputs;
+    current.estimated_prompt_tokens += (bytes + 3) / 4;  // heuristic: ~4 bytes of JSON a token
+    if (current.requests % 1024 == 0) hasher.advance(line_start);
   }
   if (r.requests == 0 && r.lines_with_errors == 0) fail("the file has no requests", "add at least one line");
-  if (chunk && r.lines_with_errors == 0) r.chunks.push_back(chunk->finish());
-  chunk.reset();
   if (r.lines_with_errors > 0) {
     r.chunks.clear();
-    for (const auto& p : written) std::filesystem::remove(p);
+    return r;
   }
+  if (current.requests > 0) close_chunk(line_start);
+  const auto hashes = hasher.finish();
+  for (std::size_t i = 0; i < r.chunks.size(); ++i) r.chunks[i].sha256 = hashes[i];
   return r;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // A batch request file (*.jsonl, OpenAI's input format) checked line by line
 // and cut into chunks, one chunk per OpenAI batch, in one streaming pass.
-// A chunk's bytes are the input's lines, unchanged and in order (line endings
-// normalised to "\n"), so the same input always gives the same chunks.
+// A chunk is a byte range of the input file — its lines, unchanged and in
+// order — so nothing is copied, and the same input always gives the same
+// chunks (and the same hashes).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -19,12 +20,13 @@ struct line_error {
 };
 
 struct chunk_file {
-  std::filesystem::path path;
+  std::filesystem::path path;  // the input file
+  std::uint64_t offset = 0;    // where the chunk starts in it
   std::int64_t requests = 0;
   std::int64_t bytes = 0;
   std::int64_t embedding_inputs = 0;
   std::int64_t estimated_prompt_tokens = 0;
-  std::string sha256;  // hex, of the chunk's bytes
+  std::string sha256;  // hex, of the chunk's bytes (computed on a second thread)
 };
 
 struct request_file_report {
@@ -33,7 +35,7 @@ struct request_file_report {
   std::string endpoint;
   std::string model;
   std::int64_t requests = 0;
-  std::vector<chunk_file> chunks;  // written only when valid
+  std::vector<chunk_file> chunks;  // only when every line is valid
 };
 
 struct split_options {
@@ -41,12 +43,9 @@ struct split_options {
   std::size_t max_errors = 20;
 };
 
-// Reads `input`, validates every line, and (if all are valid) writes chunks as
-// `<out_dir>/chunk-<n>.jsonl`. On errors, no chunk files are left behind.
-// Throws std::system_error if a file cannot be read or written.
-request_file_report split_request_file(const std::filesystem::path& input,
-                                       const std::filesystem::path& out_dir,
-                                       const split_options& options);
+// Reads `input`, validates every line, and (if all are valid) cuts it into
+// chunks within the limits. Throws std::system_error if it cannot be read.
+request_file_report split_request_file(const std::filesystem::path& input, const split_options& options);
 
 // The endpoints batchd sends batches to.
 bool is_batch_endpoint(std::string_view url);

@@ -123,7 +123,8 @@ std::uint64_t client::requests_sent() const { return impl_->sent; }
 std::uint64_t client::retries() const { return impl_->retried; }
 
 awaitable<file_object> client::upload_file(std::filesystem::path path, std::string filename,
-                                           std::string purpose, retry_create retry) {
+                                           std::string purpose, retry_create retry,
+                                           std::optional<byte_range> range) {
   std::string boundary = "batchd-";
   for (int i = 0; i < 24; ++i) boundary += "0123456789abcdef"[impl_->rng() % 16];
   std::string quoted = filename;
@@ -137,6 +138,10 @@ awaitable<file_object> client::upload_file(std::filesystem::path path, std::stri
                   "\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
                   quoted + "\"\r\nContent-Type: application/octet-stream\r\n\r\n";
   c.body_file = path;
+  if (range) {
+    c.body_offset = range->offset;
+    c.body_length = range->length;
+  }
   c.body_suffix = "\r\n--" + boundary + "--\r\n";
   co_return parse_file(parse_body(co_await impl_->call(c, retry == retry_create::yes)));
 }

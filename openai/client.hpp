@@ -39,6 +39,10 @@ struct client_config {
 
 enum class retry_create { no, yes };
 
+struct byte_range {
+  std::uint64_t offset = 0, length = 0;
+};
+
 // Every coroutine takes its arguments by value: it may run after the
 // caller's temporaries are gone.
 class client {
@@ -47,11 +51,13 @@ class client {
   client(boost::asio::any_io_executor ex, client_config config);
   ~client();
 
-  // Uploads `path` as multipart/form-data under `filename`, streamed from disk.
+  // Uploads `path` (or `range` of it) as multipart/form-data under
+  // `filename`, streamed from disk.
   boost::asio::awaitable<file_object> upload_file(std::filesystem::path path,
                                                   std::string filename,
                                                   std::string purpose,
-                                                  retry_create retry = retry_create::no);
+                                                  retry_create retry = retry_create::no,
+                                                  std::optional<byte_range> range = std::nullopt);
   boost::asio::awaitable<file_object> retrieve_file(std::string id);
   // Every file (all pages), newest first; `purpose` filters when set.
   boost::asio::awaitable<std::vector<file_object>> list_files(std::optional<std::string> purpose);

@@ -164,7 +164,10 @@ struct transport::impl {
     if (!call.body_file.empty()) {
       http::request<http::empty_body> req{http::string_to_verb(call.method), target, 11};
       set_headers(req);
-      const auto size = std::filesystem::file_size(call.body_file);
+      const auto file_size = std::filesystem::file_size(call.body_file);
+      if (call.body_offset > file_size)
+        throw api_error::failure(api_error::kind::config, "upload range starts past the end of " + call.body_file.string());
+      const auto size = std::min<std::uint64_t>(call.body_length, file_size - call.body_offset);
       req.content_length(call.body_prefix.size() + size + call.body_suffix.size());
       http::request_serializer<http::empty_body> sr(req);
       arm(c, deadline, idle_step);
@@ -174,10 +177,14 @@ struct transport::impl {
       auto [pec, pn] = co_await asio::async_write(stream, asio::buffer(call.body_prefix), asio::as_tuple(use_awaitable));
       if (pec) fail(pec, "send");
       file_reader in(call.body_file);
+      if (::fseeko(in.f, static_cast<off_t>(call.body_offset), SEEK_SET) != 0)
+        throw api_error::failure(api_error::kind::config, "cannot seek in " + call.body_file.string());
       std::vector<char> chunk(io_chunk);
-      for (;;) {
-        const auto got = std::fread(chunk.data(), 1, chunk.size(), in.f);
-        if (got == 0) break;
+      for (std::uint64_t left = size; left > 0;) {
+        const auto got = std::fread(chunk.data(), 1, static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), left)), in.f);
+        if (got == 0)
+          throw api_error::failure(api_error::kind::config, "the upload file shrank: " + call.body_file.string());
+        left -= got;
         arm(c, deadline, idle_step);
         auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), asio::as_tuple(use_awaitable));
         if (wec) fail(wec, "send");

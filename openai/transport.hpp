@@ -38,8 +38,11 @@ struct http_call {
   std::string target;  // path and query, e.g. "/v1/files?purpose=batch"
   std::string content_type;
   std::string body;
-  // A streamed body: prefix, then the file's bytes, then suffix.
+  // A streamed body: prefix, then the file's bytes (body_length of them from
+  // body_offset; all by default), then suffix.
   std::filesystem::path body_file;
+  std::uint64_t body_offset = 0;
+  std::uint64_t body_length = UINT64_MAX;
   std::string body_prefix, body_suffix;
   // When set, a 2xx response body is written here instead of into `body`.
   std::filesystem::path response_file;

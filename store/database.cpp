@@ -44,7 +44,7 @@ job_row read_job(SQLite::Statement& q) {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at";
+    "req_failed, not_before, creates, updated_at, offset";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -70,6 +70,7 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.not_before = q.getColumn(19).getDouble();
   c.creates = q.getColumn(20).getInt();
   c.updated_at = q.getColumn(21).getDouble();
+  c.offset = q.getColumn(22).getInt64();
   return c;
 }
 
@@ -232,7 +233,7 @@ void database::request_cancel(std::int64_t id) {
 std::int64_t database::insert_chunk(const chunk_row& c, double now) {
   SQLite::Statement q(*db_,
                       "INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
-                      "bytes, est_tokens, not_before, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "bytes, est_tokens, not_before, updated_at, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   q.bind(1, c.job_id);
   q.bind(2, c.idx);
   q.bind(3, c.attempt);
@@ -244,6 +245,7 @@ std::int64_t database::insert_chunk(const chunk_row& c, double now) {
   q.bind(9, c.est_tokens);
   q.bind(10, c.not_before);
   q.bind(11, now);
+  q.bind(12, c.offset);
   q.exec();
   return db_->getLastInsertRowid();
 }

@@ -34,6 +34,7 @@ struct chunk_row {
   std::int64_t id = 0, job_id = 0;
   int idx = 0, attempt = 0;
   std::string stage, path, sha256;
+  std::int64_t offset = 0;  // the chunk is `bytes` bytes of `path` from here
   std::int64_t requests = 0, bytes = 0, est_tokens = 0;
   std::optional<std::string> file_id, batch_id, batch_status, output_file_id, error_file_id, error;
   std::int64_t req_total = 0, req_completed = 0, req_failed = 0;

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 1> migrations = {
+inline constexpr std::array<std::string_view, 2> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -67,6 +67,10 @@ CREATE TABLE events (
   message  TEXT NOT NULL
 );
 CREATE INDEX events_by_job ON events (job_id, id);
+)sql",
+    // 2: a chunk is a byte range of its file (the kept source, or a retry file).
+    R"sql(
+ALTER TABLE chunks ADD COLUMN offset INTEGER NOT NULL DEFAULT 0 CHECK (offset >= 0);
 )sql",
 };
 

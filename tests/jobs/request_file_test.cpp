@@ -36,11 +36,18 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+std::string chunk_bytes(const chunk_file& c) {
+  std::ifstream in(c.path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(c.offset));
+  std::string out(static_cast<std::size_t>(c.bytes), '\0');
+  in.read(out.data(), c.bytes);
+  return out;
+}
+
 class request_file : public ::testing::Test {
  protected:
   fs::path dir = fs::temp_directory_path() / ("batchd-jobs-test-" + std::to_string(::getpid()));
   fs::path input = dir / "in.jsonl";
-  fs::path out = dir / "chunks";
   void SetUp() override {
     fs::remove_all(dir);
     fs::create_directories(dir);
@@ -50,7 +57,7 @@ class request_file : public ::testing::Test {
     std::ofstream f(input, std::ios::binary);
     for (const auto& l : lines) f << l.dump() << eol;
   }
-  request_file_report split(batch_limits limits = {}) { return split_request_file(input, out, {limits, 20}); }
+  request_file_report split(batch_limits limits = {}) { return split_request_file(input, {limits, 20}); }
 };
 
 TEST_F(request_file, splits_by_request_count_and_keeps_every_byte_in_order) {
@@ -67,7 +74,7 @@ TEST_F(request_file, splits_by_request_count_and_keeps_every_byte_in_order) {
   EXPECT_EQ(r.chunks[2].requests, 2);
   std::string joined;
   for (const auto& c : r.chunks) {
-    const auto bytes = slurp(c.path);
+    const auto bytes = chunk_bytes(c);
     EXPECT_EQ(static_cast<std::int64_t>(bytes.size()), c.bytes);
     sha256 h;
     h.update(bytes);
@@ -82,7 +89,6 @@ TEST_F(request_file, same_input_same_chunks) {
   for (int i = 0; i < 7; ++i) lines.push_back(chat("r" + std::to_string(i)));
   write(lines);
   auto a = split({3, 1'000'000, 50'000});
-  fs::remove_all(out);
   auto b = split({3, 1'000'000, 50'000});
   ASSERT_EQ(a.chunks.size(), b.chunks.size());
   for (std::size_t i = 0; i < a.chunks.size(); ++i) EXPECT_EQ(a.chunks[i].sha256, b.chunks[i].sha256);
@@ -92,7 +98,6 @@ TEST_F(request_file, splits_by_bytes_and_by_embedding_inputs) {
   write({chat("a"), chat("b"), chat("c")});
   const auto line_bytes = static_cast<std::int64_t>(chat("a").dump().size()) + 1;
   EXPECT_EQ(split({100, 2 * line_bytes, 50'000}).chunks.size(), 2u);
-  fs::remove_all(out);
   write({embed("a", 30), embed("b", 30), embed("c", 50)});
   auto r = split({100, 1'000'000, 60});
   ASSERT_EQ(r.chunks.size(), 2u);
@@ -100,11 +105,19 @@ TEST_F(request_file, splits_by_bytes_and_by_embedding_inputs) {
   EXPECT_EQ(r.chunks[1].embedding_inputs, 50);
 }
 
-TEST_F(request_file, crlf_lines_become_lf) {
+TEST_F(request_file, crlf_lines_are_kept_as_they_are) {
   write({chat("a"), chat("b")}, "\r\n");
-  auto r = split();
-  ASSERT_EQ(r.chunks.size(), 1u);
-  EXPECT_EQ(slurp(r.chunks[0].path), chat("a").dump() + "\n" + chat("b").dump() + "\n");
+  auto r = split({1, 1'000'000, 50'000});
+  ASSERT_EQ(r.chunks.size(), 2u);
+  EXPECT_EQ(chunk_bytes(r.chunks[0]), chat("a").dump() + "\r\n");
+  EXPECT_EQ(chunk_bytes(r.chunks[1]), chat("b").dump() + "\r\n");
+}
+
+TEST_F(request_file, a_last_line_without_newline_is_a_request) {
+  std::ofstream(input, std::ios::binary) << chat("a").dump() << "\n" << chat("b").dump();
+  auto r = split({1, 1'000'000, 50'000});
+  ASSERT_EQ(r.chunks.size(), 2u);
+  EXPECT_EQ(chunk_bytes(r.chunks[1]), chat("b").dump());
 }
 
 TEST_F(request_file, every_kind_of_bad_line_is_reported_with_line_and_hint) {
@@ -138,8 +151,7 @@ TEST_F(request_file, every_kind_of_bad_line_is_reported_with_line_and_hint) {
     EXPECT_NE(r.errors[i].message.find(expected[i].second), std::string::npos) << r.errors[i].message;
     EXPECT_FALSE(r.errors[i].hint.empty());
   }
-  EXPECT_TRUE(r.chunks.empty());
-  EXPECT_TRUE(fs::is_empty(out)) << "a rejected file leaves no chunk behind";
+  EXPECT_TRUE(r.chunks.empty()) << "a rejected file gives no chunk";
 }
 
 TEST_F(request_file, error_list_is_capped_but_counted) {
@@ -168,7 +180,7 @@ TEST_F(request_file, long_lines_cross_read_blocks) {
   auto r = split();
   ASSERT_TRUE(r.errors.empty()) << r.errors[0].message;
   EXPECT_EQ(r.requests, 5);
-  EXPECT_EQ(slurp(r.chunks[0].path), slurp(input));
+  EXPECT_EQ(chunk_bytes(r.chunks[0]), slurp(input));
 }
 
 TEST_F(request_file, a_120k_request_job_becomes_three_batches) {

@@ -36,7 +36,7 @@ class store : public ::testing::Test {
 TEST_F(store, migrates_once_and_reopens) {
   { database db(file); }
   database db(file);
-  EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), 1);
+  EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), 2);
   EXPECT_EQ(db.sql().execAndGet("PRAGMA journal_mode").getString(), "wal");
 }
 
