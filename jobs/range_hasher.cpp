@@ -1,5 +1,11 @@
 #include "range_hasher.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <optional>
@@ -50,11 +56,19 @@ std::vector<std::string> range_hasher::finish() {
 }
 
 void range_hasher::run() {
-  constexpr std::size_t step = 1 << 20;
+  constexpr std::uint64_t step = 4 << 20;
   try {
-    std::FILE* f = std::fopen(file_.c_str(), "rb");
-    if (!f) throw std::system_error(errno, std::generic_category(), "open " + file_.string());
-    std::vector<char> buf(step);
+    // Mapped, not read: hashing from the page cache without copying it again.
+    const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + file_.string());
+    struct stat st {};
+    ::fstat(fd, &st);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* map = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+    ::close(fd);
+    if (map == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap " + file_.string());
+    ::madvise(map, size, MADV_SEQUENTIAL);
+    const auto* bytes = static_cast<const char*>(map);
     std::uint64_t pos = 0;
     std::size_t next_cut = 0;
     sha256 hash;
@@ -77,16 +91,21 @@ void range_hasher::run() {
         ++next_cut;
         continue;
       }
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(step, limit - pos));
-      const auto got = std::fread(buf.data(), 1, want, f);
-      if (got != want) {
-        std::fclose(f);
-        throw std::system_error(errno ? errno : EIO, std::generic_category(), "read " + file_.string());
+      limit = std::min<std::uint64_t>(limit, size);
+      if (limit <= pos) {
+        if (map) ::munmap(map, size);
+        throw std::system_error(EIO, std::generic_category(), "the file shrank: " + file_.string());
       }
-      hash.update({buf.data(), got});
-      pos += got;
+      const auto n = std::min<std::uint64_t>(step, limit - pos);
+      hash.update({bytes + pos, static_cast<std::size_t>(n)});
+      // Drop what is hashed from this process (the page cache keeps it), so
+      // the mapping never counts a whole big file against our memory.
+      const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+      const auto done = (pos + n) / page * page, from = pos / page * page;
+      if (done > from) ::madvise(const_cast<char*>(bytes) + from, done - from, MADV_DONTNEED);
+      pos += n;
     }
-    std::fclose(f);
+    if (map) ::munmap(map, size);
   } catch (...) {
     error_ = std::current_exception();
   }
