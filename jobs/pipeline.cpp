@@ -138,6 +138,36 @@ awaitable<void> pipeline::refresh_board() {
   refreshing_ = false;
 }
 
+bool pipeline::move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields) {
+  const auto from = *parse_chunk_stage(c.stage);
+  if (!can_move(from, to))
+    throw std::logic_error("chunk " + std::to_string(c.id) + ": no move from " + c.stage + " to " + str(to));
+  return db_.move_chunk(c.id, c.stage, str(to), fields, clock_.now());
+}
+
+void pipeline::fail_chunk(const store::job_row& job, const store::chunk_row& c, const std::string& reason) {
+  // Its requests still end somewhere: each becomes an error line with the reason.
+  chunk_outcome_input in;
+  in.chunk = c.path;
+  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
+  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
+  in.batch_status = "failed";
+  in.batch_error = reason;
+  in.may_retry = false;
+  const auto prefix = attempt_prefix(dirs_, job, c);
+  std::filesystem::create_directories(prefix.parent_path());
+  const auto out = sort_chunk_results(in, prefix);
+  db_.transaction([&] {
+    const auto j = *db_.job(job.id);
+    db_.set_job_counts(job.id, j.succeeded + out.succeeded, j.failed + out.failed);
+    store::chunk_update u;
+    u.error = reason;
+    move(c, chunk_stage::failed, u);
+  });
+  spdlog::error("job {} chunk {}: {}; its {} requests are errors", job.name, c.idx, reason, out.failed);
+  refresh_job_json(job.id);
+}
+
 void pipeline::crash_point(const char* point) const {
   if (options_.crash_at == point) {
     spdlog::critical("crash test: SIGKILL at {}", point);
@@ -225,7 +255,7 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
     if (is_terminal(stage)) co_return;
     switch (stage) {
       case chunk_stage::assembled:
-        if (db_.move_chunk(c.id, str(stage), str(chunk_stage::uploading), {}, clock_.now()))
+        if (move(c, chunk_stage::uploading, {}))
           nothing_sent_.insert(c.id);
         break;
       case chunk_stage::uploading:
@@ -245,7 +275,7 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
         }
         store::chunk_update u;
         u.creates = c.creates + 1;
-        if (db_.move_chunk(c.id, str(stage), str(chunk_stage::creating), u, clock_.now()))
+        if (move(c, chunk_stage::creating, u))
           nothing_sent_.insert(c.id);
         break;
       }
@@ -284,10 +314,7 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
     }
   } catch (const openai::api_error& e) {
     if (!e.retryable()) {
-      store::chunk_update u;
-      u.error = std::string("upload failed: ") + e.what();
-      db_.move_chunk(c.id, str(chunk_stage::uploading), str(chunk_stage::failed), u, clock_.now());
-      spdlog::error("job {} chunk {}: {}", job.name, c.idx, *u.error);
+      fail_chunk(job, c, std::string("upload failed: ") + e.what());
       co_return;
     }
     spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.name, c.idx, e.what());
@@ -298,7 +325,7 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
   }
   store::chunk_update u;
   u.file_id = *file_id;
-  db_.move_chunk(c.id, str(chunk_stage::uploading), str(chunk_stage::uploaded), u, clock_.now());
+  move(c, chunk_stage::uploaded, u);
 }
 
 awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_row& c) {
@@ -334,17 +361,14 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
       if (auto limit = parse_token_limit(e.message())) token_limits_[job.model.value_or("")] = *limit;
       store::chunk_update u;
       u.not_before = clock_.now() + options_.token_limit_retry_s;
-      db_.move_chunk(c.id, str(chunk_stage::creating), str(chunk_stage::uploaded), u, clock_.now());
+      move(c, chunk_stage::uploaded, u);
       co_return;
     }
     // A fresh upload may be unknown to the batch service for a moment.
     const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
                                    clock_.now() - c.updated_at < options_.api_grace_s;
     if (!e.retryable() && !file_not_seen_yet) {
-      store::chunk_update u;
-      u.error = std::string("creating the batch failed: ") + e.what();
-      db_.move_chunk(c.id, str(chunk_stage::creating), str(chunk_stage::downloading), u, clock_.now());
-      spdlog::error("job {} chunk {}: {}", job.name, c.idx, *u.error);
+      fail_chunk(job, c, std::string("creating the batch failed: ") + e.what());
       co_return;
     }
     spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.name, c.idx, e.what());
@@ -356,7 +380,7 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
   store::chunk_update u;
   u.batch_id = batch->id;
   u.batch_status = batch->status;
-  db_.move_chunk(c.id, str(chunk_stage::creating), str(chunk_stage::polling), u, clock_.now());
+  move(c, chunk_stage::polling, u);
 }
 
 awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row& c) {
@@ -387,7 +411,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
         store::chunk_update u;
         u.batch_status = "failed";
         u.error = "batch " + *c.batch_id + " could not be found at the API";
-        db_.move_chunk(c.id, str(chunk_stage::polling), str(chunk_stage::downloading), u, clock_.now());
+        move(c, chunk_stage::downloading, u);
         spdlog::error("job {} chunk {}: {}", job.name, c.idx, *u.error);
         co_return;
       }
@@ -413,7 +437,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
         spdlog::warn("job {} chunk {}: batch {} refused: enqueued token limit; trying again later",
                      job.name, c.idx, b.id);
         u.not_before = clock_.now() + options_.token_limit_retry_s;
-        db_.move_chunk(c.id, str(chunk_stage::polling), str(chunk_stage::uploaded), u, clock_.now());
+        move(c, chunk_stage::uploaded, u);
         co_return;
       }
       // Completed with requests done but no output file yet: give it a moment.
@@ -434,7 +458,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
       }
       spdlog::info("job {} chunk {}: batch {} {} ({} done, {} failed)", job.name, c.idx, b.id, b.status,
                    b.counts.completed, b.counts.failed);
-      db_.move_chunk(c.id, str(chunk_stage::polling), str(chunk_stage::downloading), u, clock_.now());
+      move(c, chunk_stage::downloading, u);
       co_return;
     }
     co_await sleep(poll_delay(options_.poll, b.status, quiet_polls++, draw(), clock_.now(),
@@ -491,7 +515,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
     }
     const auto j = *db_.job(job.id);
     db_.set_job_counts(job.id, j.succeeded + out.succeeded, j.failed + out.failed);
-    db_.move_chunk(c.id, str(chunk_stage::downloading), str(chunk_stage::merged), {}, clock_.now());
+    move(c, chunk_stage::merged, {});
     db_.add_event(job.id, c.id,
                   "attempt " + std::to_string(c.attempt) + ": " + std::to_string(out.succeeded) + " succeeded, " +
                       std::to_string(out.failed) + " failed, " + std::to_string(out.retry) + " to retry",

@@ -12,14 +12,11 @@
 
 #include "backoff.hpp"
 #include "clock.hpp"
+#include "database.hpp"
 #include "intake.hpp"
 #include "spool.hpp"
+#include "stage.hpp"
 
-namespace batchd::store {
-class database;
-struct chunk_row;
-struct job_row;
-}  // namespace batchd::store
 #include "types.hpp"
 
 namespace batchd::openai {
@@ -73,6 +70,11 @@ class pipeline {
   void finish_job(std::int64_t job_id);
   void refresh_job_json(std::int64_t job_id);
   void crash_point(const char* point) const;
+  // The one way a chunk moves: checked against the stage machine, then a
+  // guarded write (false if the row was not in its stage any more).
+  bool move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields = {});
+  // Ends a chunk that can go no further; its requests become error lines.
+  void fail_chunk(const store::job_row& job, const store::chunk_row& c, const std::string& reason);
 
   boost::asio::any_io_executor ex_;
   store::database& db_;

@@ -54,7 +54,8 @@ CREATE TABLE chunks (
   creates         INTEGER NOT NULL DEFAULT 0, -- batches created for this attempt so far
   updated_at      REAL NOT NULL,
   UNIQUE (job_id, idx, attempt),
-  CHECK (stage IN ('assembled', 'uploading') OR file_id IS NOT NULL),
+  -- uploaded from 'uploaded' on; a chunk may fail or be cancelled before that
+  CHECK (stage IN ('assembled', 'uploading', 'failed', 'cancelled') OR file_id IS NOT NULL),
   CHECK (stage NOT IN ('polling', 'downloading', 'merged') OR batch_id IS NOT NULL)
 );
 CREATE INDEX chunks_by_job ON chunks (job_id, idx, attempt);

@@ -42,11 +42,11 @@ class Sim:
 
 
 class Daemon:
-    def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None):
+    def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None, key=KEY):
         self.root, self.sim = root, sim
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "key"), "w") as f:
-            f.write(KEY + "\n")
+            f.write(key + "\n")
         config = {"pipeline": {"max_attempts": 3}}
         if max_requests:
             config["pipeline"]["max_requests_per_batch"] = max_requests
@@ -210,6 +210,23 @@ class DaemonTest(unittest.TestCase):
 
     def test_crash_mid_merge(self):
         self.crash_and_recover("mid_merge")
+
+    def test_a_final_api_error_ends_every_request_as_an_error(self):
+        sim = Sim()
+        d = Daemon(os.path.join(self.root, "badkey"), sim, max_requests=40, key="sk-not-the-right-key")
+        try:
+            d.drop("job.jsonl", [chat(i) for i in range(100)])
+            job = d.wait_for("job", 60)
+            self.assertEqual(job["status"], "completed")
+            self.assertEqual(job["counts"], {"total": 100, "succeeded": 0, "failed": 100})
+            self.assert_each_id_once(d.ids_in_outbox("job"), [f"chat-{i}" for i in range(100)])
+            with open(os.path.join(d.spool, "outbox", "job", "errors.jsonl")) as f:
+                first = json.loads(f.readline())
+            self.assertIn("401", first["error"]["message"])
+            self.assertNotIn("sk-not-the-right-key", open(d.log.name).read(), "the key is never logged")
+        finally:
+            d.stop()
+            sim.close()
 
     def test_sighup_reloads_the_pipeline_settings(self):
         sim = Sim()
