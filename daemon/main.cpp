@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <iostream>
 
 #include "client.hpp"
@@ -12,6 +15,8 @@
 #include "database.hpp"
 #include "inbox_watcher.hpp"
 #include "intake.hpp"
+#include "logging.hpp"
+#include "notify.hpp"
 #include "pipeline.hpp"
 
 namespace {
@@ -42,8 +47,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto cfg = *loaded.value;
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  daemon::setup_logging(cfg.log_level);
+  daemon::notifier systemd;
 
   const auto key = daemon::read_api_key(cfg.api);
   if (key.empty()) {
@@ -100,6 +105,7 @@ int main(int argc, char** argv) {
       if (sig == SIGHUP) {
         // Reload: the same flags, the file read again. Pipeline settings and the
         // log level apply from the next step on; paths and API settings need a restart.
+        systemd.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));
         auto again = daemon::load_config(argc, argv);
         if (!again.value) {
           for (const auto& p : again.problems) spdlog::error("SIGHUP: {}; keeping the running configuration", p);
@@ -114,14 +120,30 @@ int main(int argc, char** argv) {
             spdlog::warn("SIGHUP: paths and api settings changed; they take effect at the next start");
           spdlog::info("SIGHUP: configuration reloaded");
         }
+        systemd.send("READY=1");
         signals.async_wait(on_signal);
         return;
       }
+      systemd.send("STOPPING=1");
       spdlog::info("stopping");
       ioc.stop();
     };
     signals.async_wait(on_signal);
-    // Said only now, when signals are handled: a supervisor may act on it.
+    // The watchdog is fed from the event loop, so a stuck loop is caught.
+    auto status = [&] { return "STATUS=" + std::to_string(runner.running()) + " job(s) running"; };
+    boost::asio::co_spawn(ioc, [&]() -> boost::asio::awaitable<void> {
+      boost::asio::steady_timer t(ioc);
+      const auto every = systemd.watchdog_interval().value_or(std::chrono::seconds(5));
+      for (int tick = 0;; ++tick) {
+        t.expires_after(std::min<std::chrono::steady_clock::duration>(every, std::chrono::seconds(5)));
+        co_await t.async_wait(boost::asio::use_awaitable);
+        std::string msg = systemd.watchdog_interval() ? "WATCHDOG=1\n" : "";
+        systemd.send(msg + status());
+      }
+    }, boost::asio::detached);
+    // READY=1 only now: in-flight work is resumed and signals are handled.
+    systemd.send("READY=1\nSTATUS=" + std::to_string(runner.running()) + " job(s) resumed, watching " +
+                 dirs.inbox.string());
     spdlog::info("batchd {} started: spool {}, state {}, {} job(s) resumed", BATCHD_VERSION, cfg.spool.string(),
                  cfg.state.string(), runner.running());
     ioc.run();
