@@ -24,7 +24,7 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
       problems.push_back(std::string("config: '") + key + "' has the wrong type");
     }
   };
-  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline"};
+  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline", "control"};
   for (const auto& [k, _] : j.items())
     if (std::find(top.begin(), top.end(), k) == top.end()) problems.push_back("config: unknown key '" + k + "'");
   take(j, "spool", c.spool);
@@ -59,6 +59,15 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     take(p, "max_bytes_per_batch", c.pipeline.limits.max_bytes);
     take(p, "max_embedding_inputs_per_batch", c.pipeline.limits.max_embedding_inputs);
   }
+  if (j.contains("control")) {
+    const auto& k = j["control"];
+    take(k, "group", c.control.group);
+    take(k, "mode", c.control.mode);
+    take(k, "max_connections", c.control.max_connections);
+    take(k, "max_header_bytes", c.control.max_header_bytes);
+    take(k, "max_body_bytes", c.control.max_body_bytes);
+    take(k, "timeout_s", c.control.timeout_s);
+  }
 }
 
 void validate(const config& c, std::vector<std::string>& problems) {
@@ -73,6 +82,13 @@ void validate(const config& c, std::vector<std::string>& problems) {
     problems.push_back("pipeline.max_bytes_per_batch must be within 1024..209715200 (the API's limit)");
   if (l.max_embedding_inputs < 1 || l.max_embedding_inputs > 50'000)
     problems.push_back("pipeline.max_embedding_inputs_per_batch must be within 1..50000");
+  const auto& k = c.control;
+  if (k.mode.empty() || k.mode.size() > 4 || k.mode.find_first_not_of("01234567") != std::string::npos)
+    problems.push_back("control.mode must be octal permissions such as \"0660\"");
+  if (k.max_connections < 1) problems.push_back("control.max_connections must be at least 1");
+  if (k.max_header_bytes < 1024) problems.push_back("control.max_header_bytes must be at least 1024");
+  if (k.max_body_bytes < 1) problems.push_back("control.max_body_bytes must be at least 1");
+  if (k.timeout_s <= 0) problems.push_back("control.timeout_s must be positive");
   if (c.api.base_url.rfind("https://", 0) != 0 && c.api.base_url.rfind("http://", 0) != 0)
     problems.push_back("api.base_url must start with https:// (or http:// for a loopback address)");
 }
@@ -85,11 +101,12 @@ config_result load_config(int argc, char** argv) {
   CLI::App app{"batchd: runs OpenAI Batch API work dropped into a folder"};
   app.set_version_flag("--version", "batchd " BATCHD_VERSION);
   app.add_option("--config", c.config_file, "JSON config file (see etc/batchd.json)");
-  std::optional<std::string> spool, state, socket, base, key_file, log_level;
+  std::optional<std::string> spool, state, socket, socket_group, base, key_file, log_level;
   std::optional<double> time_scale;
   app.add_option("--spool", spool, "folder holding inbox/, outbox/ and rejected/");
   app.add_option("--state", state, "folder for the database and working files");
   app.add_option("--socket", socket, "the control socket");
+  app.add_option("--socket-group", socket_group, "the control socket's group, whose members may change jobs");
   app.add_option("--api-base", base, "API root including /v1 (env OPENAI_BASE_URL)");
   app.add_option("--api-key-file", key_file, "file holding the API key (else OPENAI_API_KEY, else the systemd credential openai-api-key)");
   app.add_option("--time-scale", time_scale, "run the clock N times faster (tests and the demo)");
@@ -123,6 +140,7 @@ config_result load_config(int argc, char** argv) {
   if (spool) c.spool = *spool;
   if (state) c.state = *state;
   if (socket) c.socket = *socket;
+  if (socket_group) c.control.group = *socket_group;
   if (base) c.api.base_url = *base;
   if (key_file) c.api.key_file = *key_file;
   if (time_scale) c.time_scale = *time_scale;

@@ -37,6 +37,15 @@ struct pipeline_config {
   jobs::batch_limits limits;
 };
 
+struct control_config {
+  std::string group;               // the socket's group; its members may submit, cancel, release
+  std::string mode = "0660";       // octal, the socket file's permissions
+  std::int64_t max_connections = 256;
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_body_bytes = 64LL << 20;  // POST /v1/jobs carries a job file
+  double timeout_s = 30;           // for a request to arrive (and an idle connection to close)
+};
+
 struct config {
   std::filesystem::path config_file;
   std::filesystem::path spool = "/var/spool/batchd";
@@ -46,6 +55,7 @@ struct config {
   std::string log_level = "info";
   api_config api;
   pipeline_config pipeline;
+  control_config control;
 };
 
 // Parses flags (and the file and environment they point to). Returns the

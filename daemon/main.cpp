@@ -9,9 +9,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <iostream>
+#include <unistd.h>
 
 #include "client.hpp"
 #include "config.hpp"
+#include "control_api.hpp"
+#include "control_server.hpp"
 #include "database.hpp"
 #include "inbox_watcher.hpp"
 #include "intake.hpp"
@@ -75,6 +78,28 @@ int main(int argc, char** argv) {
 
     auto popt = pipeline_options_from(cfg);
     jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
+
+    // The control socket: refuses to start beside a live daemon on the same socket.
+    bool socket_from_systemd = false;
+    const daemon::control_socket_options sock_opt{cfg.socket, cfg.control.group,
+                                                  static_cast<mode_t>(std::stoul(cfg.control.mode, nullptr, 8))};
+    const int listen_fd = daemon::open_control_socket(sock_opt, socket_from_systemd);
+    std::unique_ptr<daemon::control_server> control;
+    daemon::control_server_options copt;
+    copt.max_connections = static_cast<std::size_t>(cfg.control.max_connections);
+    copt.max_header_bytes = static_cast<std::uint32_t>(cfg.control.max_header_bytes);
+    copt.max_body_bytes = static_cast<std::uint64_t>(cfg.control.max_body_bytes);
+    copt.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(cfg.control.timeout_s * 1000));
+    daemon::control_context control_ctx{db, runner, dirs, api, clk, cfg.control.group, cfg.api.base_url,
+                                        [&] { return control ? control->connections() : std::size_t{0}; }};
+    control = std::make_unique<daemon::control_server>(ioc.get_executor(), listen_fd, copt,
+                                                       daemon::make_control_api(control_ctx));
+    struct remove_socket_file {
+      std::filesystem::path path;
+      ~remove_socket_file() {
+        if (!path.empty()) ::unlink(path.c_str());
+      }
+    } socket_file{socket_from_systemd ? std::filesystem::path() : cfg.socket};
 
     if (int n = jobs::adopt_orphans(db, dirs, clk.now())) spdlog::info("adopted {} job(s) moved in before a crash", n);
     runner.resume_all();
@@ -144,8 +169,9 @@ int main(int argc, char** argv) {
     // READY=1 only now: in-flight work is resumed and signals are handled.
     systemd.send("READY=1\nSTATUS=" + std::to_string(runner.running()) + " job(s) resumed, watching " +
                  dirs.inbox.string());
-    spdlog::info("batchd {} started: spool {}, state {}, {} job(s) resumed", BATCHD_VERSION, cfg.spool.string(),
-                 cfg.state.string(), runner.running());
+    spdlog::info("batchd {} started: spool {}, state {}, socket {}{}, {} job(s) resumed", BATCHD_VERSION,
+                 cfg.spool.string(), cfg.state.string(), cfg.socket.string(),
+                 socket_from_systemd ? " (from systemd)" : "", runner.running());
     ioc.run();
   } catch (const std::exception& e) {
     spdlog::critical("batchd: {}", e.what());

@@ -45,7 +45,7 @@ std::string job_base_name(const std::string& filename) {
 
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const fs::path& file, const intake_options& opt,
-                                                double now) {
+                                                double now, json* refused) {
   const auto name = file.filename().string();
   struct stat st {};
   if (::lstat(file.c_str(), &st) != 0) return std::nullopt;  // gone already
@@ -68,7 +68,9 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
     fix = "drop a batch request file named *.jsonl";
   }
   if (!problem.empty()) {
-    reject(dirs, file, refusal(name, problem, fix));
+    const auto doc = refusal(name, problem, fix);
+    reject(dirs, file, doc);
+    if (refused) *refused = doc;
     return std::nullopt;
   }
   const auto job = db.free_job_name(job_base_name(name));
@@ -79,10 +81,10 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   return db.insert_job(job, "requests", source.string(), now);
 }
 
-void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
-                  const intake_options& opt, double now) {
+std::optional<json> assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
+                                 const intake_options& opt, double now) {
   auto job = db.job(job_id);
-  if (!job || job->stage != name(job_stage::received)) return;
+  if (!job || job->stage != name(job_stage::received)) return std::nullopt;
   const fs::path source = job->source;
   auto report = split_request_file(source, {opt.limits, 20});
   if (!report.errors.empty()) {
@@ -104,7 +106,7 @@ void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
       db.move_job(job_id, "received", "failed", now, summary + " (see " + where.string() + ".error.json)");
       db.add_event(job_id, std::nullopt, "rejected: " + summary, now);
     });
-    return;
+    return doc;
   }
   db.transaction([&] {
     db.set_job_request(job_id, report.endpoint, report.model, report.requests);
@@ -130,6 +132,7 @@ void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
                      std::to_string(report.chunks.size()) + " chunk(s)",
                  now);
   });
+  return std::nullopt;
 }
 
 int adopt_orphans(store::database& db, const spool& dirs, double now) {

@@ -5,6 +5,7 @@
 // a job. Nothing dropped is ever deleted.
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
@@ -32,16 +33,19 @@ std::string job_base_name(const std::string& filename);
 // Takes `file` from inbox/: refuses it (into rejected/, with a reason) if it
 // is a symlink, not a regular file, too large or of an unknown kind; else
 // moves it into the state directory and records a job in stage `received`.
-// Returns the job id, or nullopt if refused or already gone.
+// Returns the job id, or nullopt if refused (the reason in `*refused` when
+// given: the content of the .error.json) or already gone.
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const std::filesystem::path& file,
-                                                const intake_options& opt, double now);
+                                                const intake_options& opt, double now,
+                                                nlohmann::json* refused = nullptr);
 
 // Validates a `received` job and cuts it into chunks (→ `assembled`), or
 // rejects it (→ `failed`, its file in rejected/ with <file>.error.json).
 // Safe to run again after a crash: it starts over from the source file.
-void assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
-                  const intake_options& opt, double now);
+// Returns the rejection (the .error.json's content) when there is one.
+std::optional<nlohmann::json> assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
+                                           const intake_options& opt, double now);
 
 // Adopts job folders whose database row was never written (a crash between
 // the move and the insert). Returns how many.

@@ -103,9 +103,33 @@ void pipeline::resume_all() {
   for (const auto& j : db_.unfinished_jobs()) start(j.id);
 }
 
-awaitable<void> pipeline::sleep(double seconds) {
+awaitable<void> pipeline::sleep(double seconds, std::int64_t job_id) {
   asio::steady_timer t(ex_, clock_.real(seconds));
-  co_await t.async_wait(use_awaitable);
+  const auto it = sleepers_.emplace(job_id, &t);
+  co_await t.async_wait(asio::as_tuple(use_awaitable));  // woken early by cancel(): not an error
+  sleepers_.erase(it);
+}
+
+bool pipeline::cancel_requested(std::int64_t job_id) {
+  const auto job = db_.job(job_id);
+  return job && job->cancel_requested;
+}
+
+bool pipeline::cancel(std::int64_t job_id) {
+  const auto job = db_.job(job_id);
+  if (!job || is_terminal(*parse_job_stage(job->stage))) return false;
+  if (!job->cancel_requested) {
+    db_.transaction([&] {
+      db_.request_cancel(job_id);
+      db_.add_event(job_id, std::nullopt, "cancel requested", clock_.now());
+    });
+    spdlog::info("job {}: cancel requested", job->name);
+  }
+  auto [first, last] = sleepers_.equal_range(job_id);
+  for (auto it = first; it != last; ++it) it->second->cancel();
+  refresh_job_json(job_id);
+  start(job_id);  // no-op when it runs; a job that stopped on an error gets to end now
+  return true;
 }
 
 awaitable<openai::batch> pipeline::current(const std::string& batch_id) {
@@ -145,14 +169,16 @@ bool pipeline::move(const store::chunk_row& c, chunk_stage to, const store::chun
   return db_.move_chunk(c.id, c.stage, str(to), fields, clock_.now());
 }
 
-void pipeline::fail_chunk(const store::job_row& job, const store::chunk_row& c, const std::string& reason) {
+void pipeline::end_chunk(const store::job_row& job, const store::chunk_row& c, chunk_stage to,
+                         const std::string& reason) {
   // Its requests still end somewhere: each becomes an error line with the reason.
   chunk_outcome_input in;
   in.chunk = c.path;
   in.chunk_offset = static_cast<std::uint64_t>(c.offset);
   in.chunk_length = static_cast<std::uint64_t>(c.bytes);
-  in.batch_status = "failed";
+  in.batch_status = to == chunk_stage::cancelled ? "cancelled" : "failed";
   in.batch_error = reason;
+  in.cancelled_by_user = to == chunk_stage::cancelled;
   in.may_retry = false;
   const auto prefix = attempt_prefix(dirs_, job, c);
   std::filesystem::create_directories(prefix.parent_path());
@@ -162,9 +188,12 @@ void pipeline::fail_chunk(const store::job_row& job, const store::chunk_row& c, 
     db_.set_job_counts(job.id, j.succeeded + out.succeeded, j.failed + out.failed);
     store::chunk_update u;
     u.error = reason;
-    move(c, chunk_stage::failed, u);
+    move(c, to, u);
   });
-  spdlog::error("job {} chunk {}: {}; its {} requests are errors", job.name, c.idx, reason, out.failed);
+  if (to == chunk_stage::cancelled)
+    spdlog::info("job {} chunk {}: cancelled before its batch was created", job.name, c.idx);
+  else
+    spdlog::error("job {} chunk {}: {}; its {} requests are errors", job.name, c.idx, reason, out.failed);
   refresh_job_json(job.id);
 }
 
@@ -253,6 +282,13 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
     const auto c = *db_.chunk(chunk_id);
     const auto stage = *parse_chunk_stage(c.stage);
     if (is_terminal(stage)) co_return;
+    // Cancelled before a batch exists: nothing to stop at the API. (`creating`
+    // may already have a batch; create() looks for it first.)
+    if ((stage == chunk_stage::assembled || stage == chunk_stage::uploading || stage == chunk_stage::uploaded) &&
+        cancel_requested(job.id)) {
+      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+      co_return;
+    }
     switch (stage) {
       case chunk_stage::assembled:
         if (move(c, chunk_stage::uploading, {}))
@@ -262,14 +298,14 @@ awaitable<void> pipeline::run_attempt(const store::job_row& job, std::int64_t ch
         co_await upload(job, c);
         break;
       case chunk_stage::uploaded: {
-        if (c.not_before > clock_.now()) co_await sleep(c.not_before - clock_.now());
+        if (c.not_before > clock_.now()) co_await sleep(c.not_before - clock_.now(), job.id);
         // Hold the chunk while the model's enqueued tokens would pass the limit.
         const auto model = job.model.value_or("");
         const auto limit = token_limits_.count(model) ? token_limits_[model] : options_.enqueued_token_limit;
         if (limit > 0) {
           const auto in_flight = db_.tokens_in_flight(model);
           if (in_flight > 0 && in_flight + c.est_tokens > limit) {
-            co_await sleep(options_.poll.initial_s);
+            co_await sleep(options_.poll.initial_s, job.id);
             break;
           }
         }
@@ -314,13 +350,13 @@ awaitable<void> pipeline::upload(const store::job_row& job, const store::chunk_r
     }
   } catch (const openai::api_error& e) {
     if (!e.retryable()) {
-      fail_chunk(job, c, std::string("upload failed: ") + e.what());
+      end_chunk(job, c, chunk_stage::failed, std::string("upload failed: ") + e.what());
       co_return;
     }
     spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.name, c.idx, e.what());
   }
   if (!file_id) {
-    co_await sleep(backoff_delay({10, 2, 300}, 0, draw()));
+    co_await sleep(backoff_delay({10, 2, 300}, 0, draw()), job.id);
     co_return;
   }
   store::chunk_update u;
@@ -347,6 +383,9 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
       spdlog::info("job {} chunk {}: found earlier batch {}", job.name, c.idx, batch->id);
     } else if (wait_and_look_again) {
       spdlog::info("job {} chunk {}: no earlier batch listed yet; looking again before creating", job.name, c.idx);
+    } else if (cancel_requested(job.id)) {
+      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+      co_return;
     } else {
       openai::create_batch_request req;
       req.input_file_id = *c.file_id;
@@ -368,13 +407,14 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
     const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
                                    clock_.now() - c.updated_at < options_.api_grace_s;
     if (!e.retryable() && !file_not_seen_yet) {
-      fail_chunk(job, c, std::string("creating the batch failed: ") + e.what());
+      end_chunk(job, c, chunk_stage::failed, std::string("creating the batch failed: ") + e.what());
       co_return;
     }
     spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.name, c.idx, e.what());
   }
   if (!batch) {
-    co_await sleep(wait_and_look_again ? options_.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, draw()));
+    const double wait = wait_and_look_again ? options_.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, draw());
+    co_await sleep(wait, job.id);
     co_return;
   }
   store::chunk_update u;
@@ -415,7 +455,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
         spdlog::error("job {} chunk {}: {}", job.name, c.idx, *u.error);
         co_return;
       }
-      co_await sleep(backoff_delay({2, 2, 60}, quiet_polls++, draw()));
+      co_await sleep(backoff_delay({2, 2, 60}, quiet_polls++, draw()), job.id);
       continue;
     }
     first_miss = 0;
@@ -431,6 +471,18 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
       if (done != last_done) quiet_polls = 0;  // progress: look again soon
       last_done = done;
     }
+    if (!b.is_terminal() && b.status != "cancelling" && cancel_requested(job.id)) {
+      // Partial results still come back: the batch ends as cancelled with an output file.
+      try {
+        b = co_await api_.cancel_batch(b.id);
+        store::chunk_update cancelling;
+        cancelling.batch_status = b.status;
+        db_.update_chunk(c.id, cancelling, clock_.now());
+        spdlog::info("job {} chunk {}: batch {} {}", job.name, c.idx, b.id, b.status);
+      } catch (const openai::api_error& e) {
+        spdlog::warn("job {} chunk {}: cancelling batch {}: {}; trying again", job.name, c.idx, b.id, e.what());
+      }
+    }
     if (b.is_terminal()) {
       if (b.status == "failed" && !b.errors.empty() && b.errors[0].code == "token_limit_exceeded") {
         if (auto limit = parse_token_limit(b.errors[0].message)) token_limits_[job.model.value_or("")] = *limit;
@@ -444,7 +496,7 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
       if (b.status == "completed" && !b.output_file_id && !b.error_file_id && b.counts.completed > 0) {
         if (null_output_since == 0) null_output_since = clock_.now();
         if (clock_.now() - null_output_since < options_.api_grace_s) {
-          co_await sleep(5);
+          co_await sleep(5, job.id);
           continue;
         }
       }
@@ -461,8 +513,9 @@ awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row
       move(c, chunk_stage::downloading, u);
       co_return;
     }
-    co_await sleep(poll_delay(options_.poll, b.status, quiet_polls++, draw(), clock_.now(),
-                              static_cast<double>(b.expires_at.value_or(0))));
+    const double delay = poll_delay(options_.poll, b.status, quiet_polls++, draw(), clock_.now(),
+                                    static_cast<double>(b.expires_at.value_or(0)));
+    co_await sleep(delay, job.id);
   }
 }
 
@@ -475,7 +528,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
   in.chunk_length = static_cast<std::uint64_t>(c.bytes);
   in.batch_status = c.batch_status.value_or("failed");
   in.batch_error = c.error.value_or("");
-  in.cancelled_by_user = job.cancel_requested;
+  in.cancelled_by_user = cancel_requested(job.id);
   in.may_retry = c.attempt < options_.max_attempts;
   bool download_failed = false;
   try {
@@ -494,7 +547,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
     download_failed = true;
   }
   if (download_failed) {
-    co_await sleep(backoff_delay({5, 2, 120}, 0, draw()));
+    co_await sleep(backoff_delay({5, 2, 120}, 0, draw()), job.id);
     co_return;
   }
   const auto out = sort_chunk_results(in, prefix);

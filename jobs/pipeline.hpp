@@ -5,6 +5,7 @@
 // crash the same code finds what was already done instead of doing it twice.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -50,8 +51,13 @@ class pipeline {
   void resume_all();
   // Jobs running now.
   std::size_t running() const { return running_.size(); }
+  // Records the cancel (durably, first), then wakes the job: chunks without a
+  // batch end as cancelled, batches in flight are cancelled at the API and
+  // their partial results still collected. False if the job is finished or unknown.
+  bool cancel(std::int64_t job_id);
   // New settings (SIGHUP): steps from now on use them.
   void set_options(pipeline_options options) { options_ = std::move(options); }
+  const pipeline_options& options() const { return options_; }
 
  private:
   boost::asio::awaitable<void> run_job(std::int64_t job_id);
@@ -62,7 +68,9 @@ class pipeline {
   boost::asio::awaitable<void> create(const store::job_row& job, const store::chunk_row& c);
   boost::asio::awaitable<void> poll(const store::job_row& job, const store::chunk_row& c);
   boost::asio::awaitable<void> download_and_sort(const store::job_row& job, const store::chunk_row& c);
-  boost::asio::awaitable<void> sleep(double seconds);
+  // Sleeps (scaled time); cancel() wakes the sleepers of its job early.
+  boost::asio::awaitable<void> sleep(double seconds, std::int64_t job_id = 0);
+  bool cancel_requested(std::int64_t job_id);
   // With many batches in flight, one list call refreshes them all; poll()
   // then reads the board instead of asking for each batch.
   boost::asio::awaitable<void> refresh_board();
@@ -73,8 +81,9 @@ class pipeline {
   // The one way a chunk moves: checked against the stage machine, then a
   // guarded write (false if the row was not in its stage any more).
   bool move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields = {});
-  // Ends a chunk that can go no further; its requests become error lines.
-  void fail_chunk(const store::job_row& job, const store::chunk_row& c, const std::string& reason);
+  // Ends a chunk that can go no further (failed, or cancelled before its
+  // batch existed); its requests become error lines.
+  void end_chunk(const store::job_row& job, const store::chunk_row& c, chunk_stage to, const std::string& reason);
 
   boost::asio::any_io_executor ex_;
   store::database& db_;
@@ -92,6 +101,7 @@ class pipeline {
   std::map<std::string, double> in_flight_;  // batch id → its created_at, while polled
   std::map<std::string, std::pair<double, openai::batch>> board_;  // batch id → (when listed, what)
   bool refreshing_ = false;
+  std::multimap<std::int64_t, boost::asio::steady_timer*> sleepers_;  // job id → its sleeping timers
 };
 
 // "… Limit: 2,000,000 enqueued tokens …" → 2000000.

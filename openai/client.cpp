@@ -51,6 +51,21 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
+// "/v1/batches/batch_abc?x=1" → "/v1/batches/{id}": one metrics series per route.
+std::string route_of(const std::string& target) {
+  std::string path = target.substr(0, target.find('?')), out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    const auto next = path.find('/', i + 1);
+    const auto seg = path.substr(i, next == std::string::npos ? std::string::npos : next - i);
+    const bool is_id = seg.find('_') != std::string::npos || seg.find("file-") != std::string::npos;
+    out += is_id ? "/{id}" : seg;
+    if (next == std::string::npos) break;
+    i = next;
+  }
+  return out;
+}
+
 json parse_body(const http_reply& r) {
   auto j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
@@ -66,6 +81,25 @@ struct client::impl {
   rate_limiter limiter;
   std::mt19937_64 rng{std::random_device{}()};
   std::uint64_t sent = 0, retried = 0;
+  call_stats stats;
+
+  void count(const http_call& call, const http_reply& reply, const std::optional<api_error>& error) {
+    const bool answered = reply.status > 0;
+    const std::string outcome = answered ? std::to_string(reply.status / 100) + "xx" : "network";
+    ++stats.calls[{call.method + " " + route_of(call.target), outcome}];
+    std::uint64_t up = call.body.size() + call.body_prefix.size() + call.body_suffix.size();
+    if (!call.body_file.empty()) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(call.body_file, ec);
+      if (!ec && size > call.body_offset) up += std::min<std::uint64_t>(call.body_length, size - call.body_offset);
+    }
+    stats.bytes_up += up;
+    stats.bytes_down += reply.body_bytes ? reply.body_bytes : reply.body.size();
+    const auto now = std::chrono::system_clock::now();
+    if (answered) stats.last_answer = now;
+    else stats.last_network_error = now;
+    if (error) stats.last_error = error->what();
+  }
 
   impl(asio::any_io_executor ex, client_config c)
       : config(std::move(c)), wire(ex, make_transport_config(config)),
@@ -82,6 +116,7 @@ struct client::impl {
       try {
         reply = co_await wire.send(call);
         if (reply.status < 400) {
+          count(call, reply, std::nullopt);
           spdlog::debug("openai: {} {} -> {} ({}, {} ms)", call.method, call.target, reply.status,
                         reply.request_id,
                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
@@ -91,6 +126,7 @@ struct client::impl {
       } catch (const api_error& e) {
         error = e;
       }
+      count(call, reply, error);
       const bool retry = error->retryable() && may_repeat && attempt < config.retry.max_retries;
       if (!retry) {
         spdlog::warn("openai: {} {} failed: {}", call.method, call.target, error->what());
@@ -101,6 +137,7 @@ struct client::impl {
           server && *server <= config.retry.max_server_delay)
         delay = *server;
       ++retried;
+      ++stats.retries;
       spdlog::info("openai: {} {} failed ({}); retry {} in {} ms", call.method, call.target,
                    error->what(), attempt + 1, delay.count());
       asio::steady_timer timer(co_await asio::this_coro::executor, delay);
@@ -121,6 +158,7 @@ client::~client() = default;
 
 std::uint64_t client::requests_sent() const { return impl_->sent; }
 std::uint64_t client::retries() const { return impl_->retried; }
+const call_stats& client::stats() const { return impl_->stats; }
 
 awaitable<file_object> client::upload_file(std::filesystem::path path, std::string filename,
                                            std::string purpose, retry_create retry,

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,16 @@ struct client_config {
 };
 
 enum class retry_create { no, yes };
+
+// Counters of the calls made: by route ("GET /v1/batches/{id}") and outcome
+// ("2xx", "4xx", "5xx", "network"), bytes each way, and when the API last
+// answered (any HTTP status counts as reachable).
+struct call_stats {
+  std::map<std::pair<std::string, std::string>, std::uint64_t> calls;
+  std::uint64_t retries = 0, bytes_up = 0, bytes_down = 0;
+  std::optional<std::chrono::system_clock::time_point> last_answer, last_network_error;
+  std::string last_error;  // the last failure's message (never holds the key)
+};
 
 struct byte_range {
   std::uint64_t offset = 0, length = 0;
@@ -79,6 +90,8 @@ class client {
   // Requests sent (including retries) and retries made, for metrics and tests.
   std::uint64_t requests_sent() const;
   std::uint64_t retries() const;
+  // What every call did, for /metrics and /v1/health.
+  const call_stats& stats() const;
 
  private:
   struct impl;

@@ -179,16 +179,34 @@ std::vector<job_row> database::unfinished_jobs() {
   return out;
 }
 
-std::vector<job_row> database::jobs_newest_first(std::int64_t limit, std::int64_t offset,
-                                                 const std::optional<std::string>& stage) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns +
-                                " FROM jobs WHERE (?1 IS NULL OR stage = ?1) "
-                                "ORDER BY id DESC LIMIT ?2 OFFSET ?3");
-  bind_opt(q, 1, stage);
+std::vector<job_row> database::jobs_newest_first(std::int64_t limit, std::int64_t before_id,
+                                                 const std::vector<std::string>& stages) {
+  std::string in;
+  for (std::size_t i = 0; i < stages.size(); ++i) in += (i ? ", ?" : "?") + std::to_string(i + 3);
+  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE (?1 = 0 OR id < ?1)" +
+                                (stages.empty() ? "" : " AND stage IN (" + in + ")") +
+                                " ORDER BY id DESC LIMIT ?2");
+  q.bind(1, before_id);
   q.bind(2, limit);
-  q.bind(3, offset);
+  for (std::size_t i = 0; i < stages.size(); ++i) q.bind(static_cast<int>(i + 3), stages[i]);
   std::vector<job_row> out;
   while (q.executeStep()) out.push_back(read_job(q));
+  return out;
+}
+
+std::map<std::string, std::int64_t> database::jobs_by_stage() {
+  SQLite::Statement q(*db_, "SELECT stage, COUNT(*) FROM jobs GROUP BY stage");
+  std::map<std::string, std::int64_t> out;
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+  return out;
+}
+
+std::map<std::string, std::int64_t> database::batches_by_status() {
+  SQLite::Statement q(*db_,
+                      "SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks "
+                      "WHERE batch_id IS NOT NULL GROUP BY 1");
+  std::map<std::string, std::int64_t> out;
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,8 +70,13 @@ class database {
   std::optional<job_row> job(std::int64_t id);
   std::optional<job_row> job_by_name(const std::string& name);
   std::vector<job_row> unfinished_jobs();
-  std::vector<job_row> jobs_newest_first(std::int64_t limit, std::int64_t offset,
-                                         const std::optional<std::string>& stage);
+  // A page of jobs, newest first: those older than `before_id` (0: from the
+  // newest), in one of `stages` (all when empty).
+  std::vector<job_row> jobs_newest_first(std::int64_t limit, std::int64_t before_id,
+                                         const std::vector<std::string>& stages = {});
+  std::map<std::string, std::int64_t> jobs_by_stage();
+  // Batches (chunks with a batch) by their last known status.
+  std::map<std::string, std::int64_t> batches_by_status();
   // Moves a job from `from` to `to`; false if it was not in `from`.
   bool move_job(std::int64_t id, const std::string& from, const std::string& to, double now,
                 const std::optional<std::string>& error = std::nullopt);

@@ -138,10 +138,16 @@ TEST_F(store, lists_newest_first_with_a_stage_filter) {
   database db(file);
   for (int i = 0; i < 5; ++i) db.insert_job("j" + std::to_string(i), "requests", "/s", i);
   db.move_job(db.job_by_name("j1")->id, "received", "validated", 9);
-  auto page = db.jobs_newest_first(2, 0, std::nullopt);
+  auto page = db.jobs_newest_first(2, 0);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].name, "j4");
-  EXPECT_EQ(db.jobs_newest_first(10, 0, std::string("validated")).size(), 1u);
+  EXPECT_EQ(page[1].name, "j3");
+  auto next = db.jobs_newest_first(2, page[1].id);
+  ASSERT_EQ(next.size(), 2u);
+  EXPECT_EQ(next[0].name, "j2");
+  EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated"}).size(), 1u);
+  EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated", "received"}).size(), 5u);
+  EXPECT_EQ(db.jobs_by_stage()["received"], 4);
 }
 
 }  // namespace

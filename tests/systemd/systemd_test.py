@@ -17,8 +17,8 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.environ["SOURCE_DIR"], "tests", "daemon"))
-from daemon_test import KEY, Daemon, Sim, chat  # noqa: E402
+sys.path.insert(0, os.path.join(os.environ["SOURCE_DIR"], "tests", "support"))
+from harness import KEY, Daemon, Sim, chat  # noqa: E402
 
 SOURCE = os.environ["SOURCE_DIR"]
 BUILD = os.environ["BUILD_DIR"]
@@ -84,7 +84,8 @@ class Notify(unittest.TestCase):
             env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
             env.update(extra_env)
             p = subprocess.Popen([BATCHD, "--api-key-file", key, "--spool", os.path.join(self.root, "s"),
-                                  "--state", os.path.join(self.root, "st"), "--api-base", "http://127.0.0.1:9/v1"],
+                                  "--state", os.path.join(self.root, "st"), "--api-base", "http://127.0.0.1:9/v1",
+                                  "--socket", os.path.join(self.root, "ctl.sock")],
                                  env=env, stderr=subprocess.PIPE, text=True)
             line = p.stderr.readline()
             p.terminate()

@@ -1,0 +1,320 @@
+// batchctl: a thin client of batchd's control socket (DESIGN.md). Tables for
+// people, --json for scripts (the route's body, unchanged); exit status 0 ok,
+// 1 failed, 2 usage.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "unix_http_client.hpp"
+
+namespace {
+
+using nlohmann::json;
+using batchd::daemon::unix_http;
+
+struct options {
+  std::string socket = "/run/batchd/batchd.sock";
+  bool json_out = false;
+};
+
+struct failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string url_encode(const std::string& s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+
+// Calls a route; a non-2xx answer becomes a failure carrying the envelope's message.
+json call(const options& o, const std::string& method, const std::string& target, const std::string& body = {},
+          const std::string& content_type = "application/json") {
+  const auto r = unix_http(o.socket, method, target, body, content_type);
+  if (r.status >= 200 && r.status < 300) {
+    if (o.json_out) std::cout << r.body << (r.body.empty() || r.body.back() != '\n' ? "\n" : "");
+    return json::parse(r.body, nullptr, false);
+  }
+  if (o.json_out) std::cout << r.body << (r.body.empty() || r.body.back() != '\n' ? "\n" : "");
+  auto j = json::parse(r.body, nullptr, false);
+  std::string msg = "HTTP " + std::to_string(r.status);
+  if (!j.is_discarded() && j.contains("error")) msg = j["error"].value("message", msg);
+  if (!j.is_discarded() && j.contains("error") && j["error"].contains("details")) {
+    const auto& d = j["error"]["details"];
+    for (const auto& e : d.value("errors", json::array()))
+      msg += "\n  line " + std::to_string(e.value("line", 0)) + ": " + e.value("message", "");
+    if (d.contains("fix")) msg += "\n  fix: " + d["fix"].get<std::string>();
+  }
+  throw failure(msg);
+}
+
+std::string str(const json& j, const char* key, const std::string& fallback = "-") {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i)
+      line += i + 1 == r.size() ? r[i] : r[i] + std::string(width[i] - r[i].size() + 2, ' ');
+    std::cout << line << "\n";
+  }
+}
+
+std::string progress_text(const json& job) {
+  const auto& p = job.value("progress", json::object());
+  return std::to_string(p.value("finished", 0LL)) + "/" + std::to_string(p.value("total", 0LL));
+}
+
+std::string cost_text(const json& job) {
+  if (!job.contains("cost") || job["cost"].is_null()) return "-";
+  return "$" + str(job["cost"], "batch_usd");
+}
+
+std::string batches_text(const json& job) {
+  std::map<std::string, int> by;
+  for (const auto& b : job.value("batches", json::array())) ++by[b.value("status", "?")];
+  std::string out;
+  for (const auto& [s, n] : by) out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + s;
+  return out.empty() ? "-" : out;
+}
+
+int cmd_jobs(const options& o, const std::string& status, int limit) {
+  std::string target = "/v1/jobs?limit=" + std::to_string(limit);
+  if (!status.empty()) target += "&status=" + url_encode(status);
+  const auto list = call(o, "GET", target);
+  if (o.json_out) return 0;
+  std::vector<std::vector<std::string>> rows{{"JOB", "STATUS", "PROGRESS", "FAILED", "COST", "BATCHES", "CREATED"}};
+  for (const auto& j : list["data"])
+    rows.push_back({str(j, "job"), str(j, "status"), progress_text(j), std::to_string(j["counts"].value("failed", 0LL)),
+                    cost_text(j), batches_text(j), str(j, "created_at")});
+  print_table(rows);
+  if (list.value("has_more", false)) std::cout << "(more: --limit " << limit * 2 << ")\n";
+  return 0;
+}
+
+void print_job(const json& j) {
+  std::vector<std::vector<std::string>> rows{
+      {"job", str(j, "job")},
+      {"status", str(j, "status") + (j.value("cancel_requested", false) && str(j, "status") == "running"
+                                          ? " (cancelling)" : "")},
+      {"endpoint", str(j, "endpoint")},
+      {"model", str(j, "model")},
+      {"progress", progress_text(j) + " requests finished"},
+      {"succeeded", std::to_string(j["counts"].value("succeeded", 0LL))},
+      {"failed", std::to_string(j["counts"].value("failed", 0LL))},
+      {"created", str(j, "created_at")},
+      {"finished", str(j, "finished_at")}};
+  if (j.contains("held_reason") && !j["held_reason"].is_null()) rows.push_back({"held", str(j, "held_reason")});
+  if (j.contains("estimate") && !j["estimate"].is_null())
+    rows.push_back({"estimate", "$" + str(j["estimate"], "batch_usd", "?") + " at the batch price"});
+  if (j.contains("cost") && !j["cost"].is_null())
+    rows.push_back({"cost", "$" + str(j["cost"], "batch_usd") + " (regular $" + str(j["cost"], "regular_usd") +
+                                ", saved $" + str(j["cost"], "saved_usd") + ")"});
+  if (j.contains("error")) rows.push_back({"error", str(j, "error")});
+  print_table(rows);
+  const auto& batches = j.value("batches", json::array());
+  if (!batches.empty()) {
+    std::cout << "\n";
+    std::vector<std::vector<std::string>> b{{"BATCH", "CHUNK", "ATTEMPT", "STATUS", "DONE", "FAILED", "TOTAL"}};
+    for (const auto& x : batches)
+      b.push_back({str(x, "id"), str(x, "chunk"), str(x, "attempt"), str(x, "status"),
+                   std::to_string(x["request_counts"].value("completed", 0LL)),
+                   std::to_string(x["request_counts"].value("failed", 0LL)),
+                   std::to_string(x["request_counts"].value("total", 0LL))});
+    print_table(b);
+  }
+}
+
+int cmd_show(const options& o, const std::string& job) {
+  const auto j = call(o, "GET", "/v1/jobs/" + url_encode(job));
+  if (!o.json_out) print_job(j);
+  return 0;
+}
+
+bool finished(const json& j) {
+  const auto s = str(j, "status");
+  return s == "completed" || s == "failed" || s == "cancelled";
+}
+
+std::string bar_line(const json& j, int width) {
+  const auto& p = j.value("progress", json::object());
+  const auto done = p.value("finished", 0LL), total = p.value("total", 0LL);
+  const int filled = total > 0 ? static_cast<int>(done * width / total) : 0;
+  const int pct = total > 0 ? static_cast<int>(done * 100 / total) : 0;
+  return str(j, "job") + " [" + std::string(static_cast<std::size_t>(filled), '#') +
+         std::string(static_cast<std::size_t>(width - filled), '.') + "] " + std::to_string(done) + "/" +
+         std::to_string(total) + " " + std::to_string(pct) + "%  " + str(j, "status") + "  batches: " +
+         batches_text(j);
+}
+
+int cmd_watch(options o, const std::string& job, double interval) {
+  const bool tty = ::isatty(STDOUT_FILENO) && !o.json_out;
+  const bool as_json = o.json_out;
+  o.json_out = false;  // print snapshots here, one JSON line each, not per call
+  std::string last;
+  for (;;) {
+    const auto r = unix_http(o.socket, "GET", "/v1/jobs/" + url_encode(job));
+    if (r.status != 200) {
+      o.json_out = as_json;
+      call(o, "GET", "/v1/jobs/" + url_encode(job));  // prints and throws the error
+    }
+    const auto j = json::parse(r.body);
+    const auto line = as_json ? j.dump() : bar_line(j, 30);
+    if (tty) {
+      std::cout << "\r\033[K" << line << std::flush;  // redraw in place
+    } else if (line != last) {
+      std::cout << line << "\n" << std::flush;
+    }
+    last = line;
+    if (finished(j)) {
+      if (tty) std::cout << "\n";
+      return str(j, "status") == "completed" ? 0 : 1;
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+  }
+}
+
+int cmd_cancel(const options& o, const std::string& job) {
+  const auto j = call(o, "POST", "/v1/jobs/" + url_encode(job) + "/cancel");
+  if (!o.json_out) std::cout << "cancelling " << str(j, "job") << ": batches in flight are cancelled at the API; "
+                             << "finished requests are still collected\n";
+  return 0;
+}
+
+int cmd_release(const options& o, const std::string& job) {
+  const auto j = call(o, "POST", "/v1/jobs/" + url_encode(job) + "/release");
+  if (!o.json_out) std::cout << "released " << str(j, "job") << ": it is sent despite its estimate\n";
+  return 0;
+}
+
+int cmd_submit(const options& o, const std::string& file, std::string name) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw failure("cannot read " + file);
+  std::stringstream content;
+  content << in.rdbuf();
+  if (name.empty()) name = std::filesystem::path(file).filename().string();
+  const auto j = call(o, "POST", "/v1/jobs?name=" + url_encode(name), content.str(),
+                      name.ends_with(".jsonl") ? "application/x-ndjson" : "application/json");
+  if (!o.json_out)
+    std::cout << "submitted " << file << " as job " << str(j, "job") << " (" << str(j, "status") << ", "
+              << j["counts"].value("total", 0LL) << " requests)\n";
+  return 0;
+}
+
+int cmd_ledger(const options& o, const std::string& by, const std::string& since, const std::string& until) {
+  std::string target = "/v1/ledger?by=" + url_encode(by);
+  if (!since.empty()) target += "&since=" + url_encode(since);
+  if (!until.empty()) target += "&until=" + url_encode(until);
+  const auto j = call(o, "GET", target);
+  if (o.json_out) return 0;
+  std::vector<std::vector<std::string>> rows{{std::string(by == "job" ? "JOB" : by == "model" ? "MODEL" : by == "month" ? "MONTH" : "DAY"),
+                                              "REQUESTS", "INPUT", "CACHED", "OUTPUT", "BATCH $", "REGULAR $", "SAVED $"}};
+  auto row = [&](const std::string& key, const json& r) {
+    rows.push_back({key, str(r, "requests"), str(r, "prompt_tokens"), str(r, "cached_tokens"),
+                    str(r, "completion_tokens"), str(r, "batch_usd", "unknown"), str(r, "regular_usd", "unknown"),
+                    str(r, "saved_usd", "unknown")});
+  };
+  for (const auto& r : j.value("rows", json::array())) row(str(r, "key"), r);
+  row("TOTAL", j.value("total", json::object()));
+  print_table(rows);
+  if (j.value("total", json::object()).value("unpriced_requests", 0LL) > 0)
+    std::cout << "note: some requests used models missing from the pricing table; their cost is unknown, "
+                 "not zero\n";
+  return 0;
+}
+
+int cmd_health(const options& o) {
+  const auto j = call(o, "GET", "/v1/health");
+  if (o.json_out) return 0;
+  std::string jobs;
+  for (const auto& [k, v] : j["jobs"].items()) jobs += (jobs.empty() ? "" : ", ") + v.dump() + " " + k;
+  const auto& api = j["api"];
+  const std::string reach = api["reachable"].is_null() ? "not called yet" : api["reachable"].get<bool>() ? "reachable" : "UNREACHABLE";
+  print_table({{"status", str(j, "status")},
+               {"version", str(j, "version")},
+               {"uptime", str(j, "uptime_s") + " s"},
+               {"jobs", jobs},
+               {"api", str(api, "base_url") + " (" + reach + ")"}});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"batchctl: ask batchd about jobs, costs and health over its control socket"};
+  app.set_version_flag("--version", "batchctl " BATCHD_VERSION);
+  app.require_subcommand(1);
+  options o;
+  if (const char* env = std::getenv("BATCHD_SOCKET")) o.socket = env;
+  app.add_option("--socket", o.socket, "the control socket (env BATCHD_SOCKET)");
+  app.add_flag("--json", o.json_out, "print the route's JSON body unchanged, for scripts");
+
+  std::string job, file, name, status, by = "day", since, until;
+  int limit = 50;
+  double interval = 1;
+  auto* jobs = app.add_subcommand("jobs", "list jobs, newest first");
+  jobs->add_option("--status", status, "queued, held, running, completed, failed or cancelled");
+  jobs->add_option("--limit", limit, "how many (1-1000)")->check(CLI::Range(1, 1000));
+  auto* show = app.add_subcommand("show", "one job with its batches and progress");
+  show->add_option("job", job, "the job's name")->required();
+  auto* watch = app.add_subcommand("watch", "a live progress bar until the job ends (exit 0 if it completed)");
+  watch->add_option("job", job, "the job's name")->required();
+  watch->add_option("--interval", interval, "seconds between looks")->check(CLI::PositiveNumber);
+  auto* cancel = app.add_subcommand("cancel", "cancel a job; finished requests are still collected");
+  cancel->add_option("job", job, "the job's name")->required();
+  auto* submit = app.add_subcommand("submit", "submit a job file (same checks as the inbox)");
+  submit->add_option("file", file, "a *.jsonl batch request file")->required();
+  submit->add_option("--name", name, "the file name to submit under (default: the file's own)");
+  auto* release = app.add_subcommand("release", "send a held job despite its estimate");
+  release->add_option("job", job, "the job's name")->required();
+  auto* ledger = app.add_subcommand("ledger", "costs booked, at the batch price and the regular one");
+  ledger->add_option("--by", by, "day, month, model or job")->check(CLI::IsMember({"day", "month", "model", "job"}));
+  ledger->add_option("--since", since, "from this date (YYYY-MM-DD, UTC), inclusive");
+  ledger->add_option("--until", until, "to this date (YYYY-MM-DD, UTC), exclusive");
+  auto* health = app.add_subcommand("health", "is batchd up, and can it reach the API");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  try {
+    if (jobs->parsed()) return cmd_jobs(o, status, limit);
+    if (show->parsed()) return cmd_show(o, job);
+    if (watch->parsed()) return cmd_watch(o, job, interval);
+    if (cancel->parsed()) return cmd_cancel(o, job);
+    if (submit->parsed()) return cmd_submit(o, file, name);
+    if (release->parsed()) return cmd_release(o, job);
+    if (ledger->parsed()) return cmd_ledger(o, by, since, until);
+    if (health->parsed()) return cmd_health(o);
+  } catch (const std::exception& e) {
+    std::cerr << "batchctl: " << e.what() << "\n";
+    return 1;
+  }
+  return 2;
+}

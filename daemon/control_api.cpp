@@ -1,0 +1,293 @@
+#include "control_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "client.hpp"
+#include "clock.hpp"
+#include "database.hpp"
+#include "intake.hpp"
+#include "job_report.hpp"
+#include "metrics.hpp"
+#include "pipeline.hpp"
+#include "spool.hpp"
+#include "stage.hpp"
+
+namespace batchd::daemon {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct parsed_target {
+  std::vector<std::string> segments;  // "/v1/jobs/a" → {"v1", "jobs", "a"}
+  std::map<std::string, std::string> query;
+};
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+parsed_target parse_target(const std::string& target) {
+  parsed_target t;
+  const auto q = target.find('?');
+  const std::string_view path(target.data(), q == std::string::npos ? target.size() : q);
+  std::size_t i = 0;
+  while (i < path.size()) {
+    const auto next = path.find('/', i);
+    const auto end = next == std::string_view::npos ? path.size() : next;
+    if (end > i) t.segments.push_back(url_decode(path.substr(i, end - i)));
+    i = end + 1;
+  }
+  if (q != std::string::npos) {
+    std::string_view rest(target.data() + q + 1, target.size() - q - 1);
+    while (!rest.empty()) {
+      const auto amp = rest.find('&');
+      const auto pair = rest.substr(0, amp);
+      const auto eq = pair.find('=');
+      if (!pair.empty())
+        t.query[url_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+  }
+  return t;
+}
+
+control_response json_response(const json& body, int status = 200) {
+  control_response r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
+control_response method_not_allowed(const std::string& allow) {
+  auto r = error_response(405, "method_not_allowed", "this route takes " + allow);
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+control_response not_allowed_peer(const control_request& req) {
+  return error_response(403, "forbidden",
+                        "uid " + std::to_string(req.peer.uid) +
+                            " may read but not change jobs: run as root, as the service user, or as a member "
+                            "of the service's group");
+}
+
+class api {
+ public:
+  explicit api(control_context ctx) : ctx_(std::move(ctx)) {}
+
+  control_response operator()(const control_request& req) {
+    const auto t = parse_target(req.target);
+    const auto& s = t.segments;
+    if (s.size() == 1 && s[0] == "metrics") {
+      if (req.method != "GET") return method_not_allowed("GET");
+      control_response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      r.body = render_metrics(ctx_);
+      return r;
+    }
+    if (s.empty() || s[0] != "v1") return unknown_route(req);
+    if (s.size() == 2 && s[1] == "health") {
+      if (req.method != "GET") return method_not_allowed("GET");
+      return health();
+    }
+    if (s.size() == 2 && s[1] == "jobs") {
+      if (req.method == "GET") return list_jobs(t);
+      if (req.method == "POST") return submit(req, t);
+      return method_not_allowed("GET, POST");
+    }
+    if (s.size() == 3 && s[1] == "jobs") {
+      if (req.method != "GET") return method_not_allowed("GET");
+      return show_job(s[2]);
+    }
+    if (s.size() == 4 && s[1] == "jobs" && s[3] == "cancel") {
+      if (req.method != "POST") return method_not_allowed("POST");
+      return cancel(req, s[2]);
+    }
+    return unknown_route(req);
+  }
+
+ private:
+  static control_response unknown_route(const control_request& req) {
+    return error_response(404, "unknown_route",
+                          "no route " + req.method + " " + req.target.substr(0, req.target.find('?')) +
+                              "; see /v1/health, /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/cancel, "
+                              "/v1/ledger, /metrics");
+  }
+
+  std::optional<store::job_row> find_job(const std::string& name) {
+    if (auto j = ctx_.db.job_by_name(name)) return j;
+    return std::nullopt;
+  }
+
+  static control_response unknown_job(const std::string& name) {
+    return error_response(404, "unknown_job", "no job named '" + name + "'; `batchctl jobs` lists them");
+  }
+
+  json job_view(const store::job_row& job) {
+    const auto chunks = ctx_.db.chunks_of(job.id);
+    auto doc = jobs::job_document(job, chunks);
+    // Requests finished so far: merged counts plus what batches in flight report.
+    std::int64_t in_flight_done = 0;
+    for (const auto& c : chunks)
+      if (c.stage == "polling" || c.stage == "downloading") in_flight_done += c.req_completed + c.req_failed;
+    doc["progress"] = {{"finished", job.succeeded + job.failed + in_flight_done}, {"total", job.total}};
+    doc["cancel_requested"] = job.cancel_requested;
+    return doc;
+  }
+
+  control_response health() {
+    json by_status = json::object();
+    for (auto s : {"queued", "held", "running", "completed", "failed", "cancelled"}) by_status[s] = 0;
+    for (const auto& [stage, n] : ctx_.db.jobs_by_stage())
+      if (auto st = jobs::parse_job_stage(stage)) by_status[std::string(jobs::public_status(*st))] = by_status[std::string(jobs::public_status(*st))].get<std::int64_t>() + n;
+    const auto& st = ctx_.api.stats();
+    json reachable = nullptr;  // unknown until a call was made
+    if (st.last_answer) reachable = !st.last_network_error || *st.last_network_error < *st.last_answer;
+    else if (st.last_network_error) reachable = false;
+    auto when = [](const auto& tp) {
+      return tp ? json(jobs::rfc3339(std::chrono::duration<double>(tp->time_since_epoch()).count())) : json(nullptr);
+    };
+    json api = {{"base_url", ctx_.api_base},
+                {"reachable", reachable},
+                {"last_answer_at", when(st.last_answer)},
+                {"last_network_error_at", when(st.last_network_error)}};
+    if (!st.last_error.empty()) api["last_error"] = st.last_error;
+    const auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started);
+    return json_response({{"status", "ok"},
+                          {"version", BATCHD_VERSION},
+                          {"uptime_s", up.count()},
+                          {"jobs", by_status},
+                          {"running", ctx_.runner.running()},
+                          {"api", api}});
+  }
+
+  control_response list_jobs(const parsed_target& t) {
+    std::int64_t limit = 20;
+    if (auto it = t.query.find("limit"); it != t.query.end()) {
+      char* end = nullptr;
+      limit = std::strtoll(it->second.c_str(), &end, 10);
+      if (it->second.empty() || *end || limit < 1 || limit > 1000)
+        return error_response(400, "invalid_parameter", "limit must be a whole number from 1 to 1000");
+    }
+    std::vector<std::string> stages;
+    if (auto it = t.query.find("status"); it != t.query.end()) {
+      for (int i = 0; i <= static_cast<int>(jobs::job_stage::cancelled); ++i) {
+        const auto st = static_cast<jobs::job_stage>(i);
+        if (jobs::public_status(st) == it->second) stages.emplace_back(jobs::name(st));
+      }
+      if (stages.empty())
+        return error_response(400, "invalid_parameter",
+                              "status must be one of queued, held, running, completed, failed, cancelled");
+    }
+    std::int64_t before = 0;
+    if (auto it = t.query.find("after"); it != t.query.end()) {
+      auto j = find_job(it->second);
+      if (!j) return error_response(400, "invalid_parameter", "after: no job named '" + it->second + "'");
+      before = j->id;
+    }
+    auto rows = ctx_.db.jobs_newest_first(limit + 1, before, stages);
+    const bool more = static_cast<std::int64_t>(rows.size()) > limit;
+    if (more) rows.pop_back();
+    json data = json::array();
+    for (const auto& j : rows) data.push_back(job_view(j));
+    return json_response({{"object", "list"},
+                          {"data", data},
+                          {"has_more", more},
+                          {"next_after", more ? json(rows.back().name) : json(nullptr)}});
+  }
+
+  control_response show_job(const std::string& name) {
+    auto job = find_job(name);
+    if (!job) return unknown_job(name);
+    return json_response(job_view(*job));
+  }
+
+  control_response cancel(const control_request& req, const std::string& name) {
+    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+    if (!req.body.empty()) {
+      auto body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object())
+        return error_response(400, "invalid_json", "the body, when given, must be a JSON object");
+    }
+    auto job = find_job(name);
+    if (!job) return unknown_job(name);
+    if (!ctx_.runner.cancel(job->id))
+      return error_response(409, "job_finished", "job '" + name + "' is already " +
+                                                     std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
+    return json_response(job_view(*ctx_.db.job(job->id)), 202);
+  }
+
+  control_response submit(const control_request& req, const parsed_target& t) {
+    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+    const auto it = t.query.find("name");
+    if (it == t.query.end() || it->second.empty())
+      return error_response(400, "missing_parameter",
+                            "say the job file's name: POST /v1/jobs?name=reviews.jsonl with the content as the body");
+    const auto& filename = it->second;
+    if (filename.find('/') != std::string::npos || !jobs::is_candidate_name(filename))
+      return error_response(400, "invalid_parameter",
+                            "name must be a plain file name such as reviews.jsonl (no '/', not hidden, not .tmp/.part)");
+    // The content becomes a file as if dropped: same checks, same rejected/ on refusal.
+    const auto staging = ctx_.dirs.state / "submitted" / std::to_string(std::random_device{}());
+    fs::create_directories(staging);
+    const auto file = staging / filename;
+    {
+      std::ofstream out(file, std::ios::binary);
+      out.write(req.body.data(), static_cast<std::streamsize>(req.body.size()));
+      out.flush();
+      if (!out) return error_response(500, "io_error", "could not store the submitted file");
+    }
+    json refused;
+    const auto& opt = ctx_.runner.options().intake;
+    const auto id = jobs::accept_dropped_file(ctx_.db, ctx_.dirs, file, opt, ctx_.clock.now(), &refused);
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    if (!id) return rejected(refused);
+    if (auto problems = jobs::assemble_job(ctx_.db, ctx_.dirs, *id, opt, ctx_.clock.now())) {
+      jobs::write_job_json(ctx_.dirs, *ctx_.db.job(*id), {});
+      return rejected(*problems);
+    }
+    ctx_.runner.start(*id);
+    const auto job = *ctx_.db.job(*id);
+    spdlog::info("received {} over the control socket as job {}", filename, job.name);
+    auto r = json_response(job_view(job), 201);
+    r.headers.emplace_back("Location", "/v1/jobs/" + job.name);
+    return r;
+  }
+
+  static control_response rejected(const json& report) {
+    auto r = error_response(422, "invalid_job_file", report.value("error", "the job file was refused"));
+    auto body = json::parse(r.body);
+    body["error"]["details"] = report;
+    r.body = body.dump() + "\n";
+    return r;
+  }
+
+  control_context ctx_;
+};
+
+}  // namespace
+
+control_handler make_control_api(control_context ctx) {
+  return [a = std::make_shared<api>(std::move(ctx))](const control_request& req) { return (*a)(req); };
+}
+
+}  // namespace batchd::daemon

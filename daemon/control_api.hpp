@@ -1,0 +1,38 @@
+#pragma once
+// The control socket's routes (DESIGN.md): health, jobs, submit, cancel,
+// ledger, metrics. Plain data in, plain data out; the server does the HTTP.
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "control_http.hpp"
+
+namespace batchd::store {
+class database;
+}
+namespace batchd::openai {
+class client;
+}
+namespace batchd::jobs {
+class pipeline;
+class clock;
+struct spool;
+}  // namespace batchd::jobs
+
+namespace batchd::daemon {
+
+struct control_context {
+  store::database& db;
+  jobs::pipeline& runner;
+  const jobs::spool& dirs;
+  const openai::client& api;
+  const jobs::clock& clock;
+  std::string group;  // besides root and the service user, who may submit, cancel and release
+  std::string api_base;
+  std::function<std::size_t()> connections;  // open control connections, for /metrics
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+control_handler make_control_api(control_context ctx);
+
+}  // namespace batchd::daemon

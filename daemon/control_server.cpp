@@ -1,0 +1,203 @@
+#include "control_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+namespace batchd::daemon {
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using local = asio::local::stream_protocol;
+using asio::awaitable;
+using asio::use_awaitable;
+
+control_response error_response(int status, const std::string& code, const std::string& message) {
+  control_response r;
+  r.status = status;
+  r.body = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump() + "\n";
+  return r;
+}
+
+namespace {
+
+// Cancels the socket's operations when the deadline passes; the awaited
+// read or write then ends with an error and `expired` says why.
+struct deadline {
+  asio::steady_timer timer;
+  bool expired = false;
+
+  explicit deadline(local::socket& sock) : timer(sock.get_executor()) {}
+  void arm(local::socket& sock, std::chrono::milliseconds after) {
+    expired = false;
+    timer.expires_after(after);
+    timer.async_wait([this, &sock](const boost::system::error_code& ec) {
+      if (ec) return;
+      expired = true;
+      sock.cancel();
+    });
+  }
+  void disarm() { timer.cancel(); }
+};
+
+}  // namespace
+
+struct control_server::impl : std::enable_shared_from_this<impl> {
+  local::acceptor acceptor;
+  control_server_options options;
+  control_handler handler;
+  std::size_t open = 0;
+
+  impl(asio::any_io_executor ex, int fd, control_server_options opt, control_handler h)
+      : acceptor(ex, local(), fd), options(opt), handler(std::move(h)) {}
+
+  awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      auto accepted = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
+      auto& [ec, sock] = accepted;
+      if (ec == asio::error::operation_aborted) co_return;
+      if (ec) {
+        // Out of descriptors, most likely: wait a moment rather than spin.
+        spdlog::warn("control socket: accept: {}", ec.message());
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::as_tuple(use_awaitable));
+        continue;
+      }
+      if (open >= options.max_connections) {
+        asio::co_spawn(acceptor.get_executor(), refuse(std::move(sock)), asio::detached);
+        continue;
+      }
+      ++open;
+      asio::co_spawn(acceptor.get_executor(), session(std::move(sock)), [self](std::exception_ptr e) {
+        --self->open;
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::warn("control socket: connection ended: {}", ex.what());
+        }
+      });
+    }
+  }
+
+  awaitable<void> refuse(local::socket sock) {
+    auto self = shared_from_this();
+    deadline d(sock);
+    d.arm(sock, options.request_timeout);
+    co_await send(sock, error_response(503, "too_many_connections",
+                                       "the control socket serves " + std::to_string(options.max_connections) +
+                                           " connections at once; try again shortly"),
+                  false, 11);
+    d.disarm();
+  }
+
+  static awaitable<bool> send(local::socket& sock, const control_response& r, bool keep_alive, unsigned version) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "batchd/" BATCHD_VERSION);
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    auto written = co_await http::async_write(sock, res, asio::as_tuple(use_awaitable));
+    co_return !std::get<0>(written);
+  }
+
+  awaitable<void> session(local::socket sock) {
+    const auto peer = peer_of(sock.native_handle()).value_or(peer_credentials{});
+    boost::beast::flat_buffer buffer;
+    buffer.reserve(options.max_header_bytes);  // else Beast reads in 512-byte steps
+    deadline d(sock);
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(options.max_header_bytes);
+      parser.body_limit(options.max_body_bytes);
+      // One deadline for the whole request: a client trickling bytes gains nothing.
+      d.arm(sock, options.request_timeout);
+      auto header = co_await http::async_read_header(sock, buffer, parser, asio::as_tuple(use_awaitable));
+      auto ec = std::get<0>(header);
+      if (!ec) {
+        auto& h = parser.get();
+        if (h[http::field::expect] == "100-continue") {
+          // curl asks before sending a large body; answer so it does not wait.
+          http::response<http::empty_body> go{http::status::continue_, h.version()};
+          auto sent = co_await http::async_write(sock, go, asio::as_tuple(use_awaitable));
+          ec = std::get<0>(sent);
+        }
+        if (!ec) {
+          auto body = co_await http::async_read(sock, buffer, parser, asio::as_tuple(use_awaitable));
+          ec = std::get<0>(body);
+        }
+      }
+      d.disarm();
+      if (ec) {
+        const bool partial = parser.got_some() || buffer.size() > 0;
+        if (d.expired) {
+          // Idle between requests: close quietly. Mid-request: say so.
+          if (partial)
+            co_await send(sock, error_response(408, "request_timeout",
+                                               "the request did not arrive within " +
+                                                   std::to_string(options.request_timeout.count()) + " ms"),
+                          false, 11);
+          co_return;
+        }
+        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+            ec == asio::error::broken_pipe)
+          co_return;
+        control_response bad;
+        if (ec == http::error::header_limit)
+          bad = error_response(431, "header_too_large",
+                               "request headers over " + std::to_string(options.max_header_bytes) + " bytes");
+        else if (ec == http::error::body_limit)
+          bad = error_response(413, "body_too_large",
+                               "request body over " + std::to_string(options.max_body_bytes) +
+                                   " bytes; drop large job files into the inbox instead");
+        else
+          bad = error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
+        d.arm(sock, options.request_timeout);
+        co_await send(sock, bad, false, 11);
+        d.disarm();
+        co_return;
+      }
+      auto req = parser.release();
+      control_request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
+                              peer};
+      control_response response;
+      try {
+        response = handler(request);
+      } catch (const std::exception& e) {
+        spdlog::error("control socket: {} {}: {}", request.method, request.target, e.what());
+        response = error_response(500, "internal_error", "the request failed inside batchd; see its log");
+      }
+      const bool keep_alive = req.keep_alive();
+      d.arm(sock, options.request_timeout);
+      const bool sent = co_await send(sock, response, keep_alive, req.version());
+      d.disarm();
+      if (!sent || !keep_alive) co_return;
+    }
+  }
+};
+
+control_server::control_server(asio::any_io_executor ex, int listen_fd, control_server_options options,
+                               control_handler handler)
+    : impl_(std::make_shared<impl>(std::move(ex), listen_fd, options, std::move(handler))) {
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
+}
+
+control_server::~control_server() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+}
+
+std::size_t control_server::connections() const { return impl_->open; }
+
+}  // namespace batchd::daemon

@@ -1,0 +1,75 @@
+#include "metrics.hpp"
+
+#include "client.hpp"
+#include "control_api.hpp"
+#include "database.hpp"
+#include "pipeline.hpp"
+#include "stage.hpp"
+
+namespace batchd::daemon {
+namespace {
+
+// Label values escape backslash, quote and newline.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\' || ch == '"') out += '\\';
+    if (ch == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += ch;
+  }
+  return out;
+}
+
+class exposition {
+ public:
+  void family(const std::string& name, const std::string& type, const std::string& help) {
+    text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void sample(const std::string& name, const std::string& labels, std::uint64_t value) {
+    text_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+}  // namespace
+
+std::string render_metrics(const control_context& ctx) {
+  exposition m;
+  m.family("batchd_jobs", "gauge", "Jobs by status.");
+  std::map<std::string, std::int64_t> by_status;
+  for (int i = 0; i <= static_cast<int>(jobs::job_stage::cancelled); ++i)
+    by_status[std::string(jobs::public_status(static_cast<jobs::job_stage>(i)))] = 0;
+  for (const auto& [stage, n] : ctx.db.jobs_by_stage())
+    if (auto st = jobs::parse_job_stage(stage)) by_status[std::string(jobs::public_status(*st))] += n;
+  for (const auto& [status, n] : by_status)
+    m.sample("batchd_jobs", "status=\"" + label(status) + "\"", static_cast<std::uint64_t>(n));
+
+  m.family("batchd_batches", "gauge", "OpenAI batches by their last known status.");
+  for (const auto& [status, n] : ctx.db.batches_by_status())
+    m.sample("batchd_batches", "status=\"" + label(status) + "\"", static_cast<std::uint64_t>(n));
+
+  const auto& st = ctx.api.stats();
+  m.family("batchd_api_calls_total", "counter", "API calls by route and outcome (retries included).");
+  for (const auto& [key, n] : st.calls)
+    m.sample("batchd_api_calls_total", "route=\"" + label(key.first) + "\",outcome=\"" + label(key.second) + "\"", n);
+  m.family("batchd_api_retries_total", "counter", "API calls repeated after a retryable failure.");
+  m.sample("batchd_api_retries_total", "", st.retries);
+  m.family("batchd_api_bytes_sent_total", "counter", "Request body bytes sent to the API.");
+  m.sample("batchd_api_bytes_sent_total", "", st.bytes_up);
+  m.family("batchd_api_bytes_received_total", "counter", "Response body bytes received from the API.");
+  m.sample("batchd_api_bytes_received_total", "", st.bytes_down);
+
+  m.family("batchd_jobs_running", "gauge", "Jobs the pipeline is driving now.");
+  m.sample("batchd_jobs_running", "", ctx.runner.running());
+  m.family("batchd_control_connections", "gauge", "Open control socket connections.");
+  m.sample("batchd_control_connections", "", ctx.connections ? ctx.connections() : 0);
+  return m.take();
+}
+
+}  // namespace batchd::daemon

@@ -1,0 +1,140 @@
+"""Test harness: the real batchd and batchd-sim as processes (Sim, Daemon),
+and request lines to feed them. Binaries come from $BATCHD and $BATCHD_SIM;
+both run on a scaled clock so a 24-hour batch window passes in seconds.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+BATCHD = os.environ.get("BATCHD", "build/release/daemon/batchd")
+SIM = os.environ.get("BATCHD_SIM", "build/release/sim/batchd-sim")
+KEY = "sk-daemon-test-0123456789"
+SCALE = "20000"  # 24 h = 4.3 s
+
+
+class Sim:
+    def __init__(self, faults=None):
+        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", "11"]
+        if faults:
+            args += ["--faults", json.dumps(faults)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "BATCHD_SIM_API_KEY": KEY})
+        line = self.proc.stdout.readline()
+        self.base = line.strip().rsplit(" ", 1)[1]
+
+    def stats(self):
+        with urllib.request.urlopen(self.base + "/admin/stats") as r:
+            return json.load(r)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+class Daemon:
+    def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None, key=KEY,
+                 config=None):
+        self.root, self.sim = root, sim
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "key"), "w") as f:
+            f.write(key + "\n")
+        extra = config or {}
+        config = {"pipeline": {"max_attempts": 3}}
+        for section, values in extra.items():
+            if isinstance(values, dict):
+                config.setdefault(section, {}).update(values)
+            else:
+                config[section] = values
+        if max_requests:
+            config["pipeline"]["max_requests_per_batch"] = max_requests
+        if list_refresh_from:
+            config["pipeline"]["list_refresh_from"] = list_refresh_from
+        with open(os.path.join(root, "batchd.json"), "w") as f:
+            json.dump(config, f)
+        env = {**os.environ}
+        env.pop("OPENAI_API_KEY", None)
+        if crash_at:
+            env["BATCHD_CRASH_AT"] = crash_at
+        self.log = open(os.path.join(root, "batchd.log"), "a")
+        self.proc = subprocess.Popen(
+            [BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
+             os.path.join(root, "state"), "--api-base", sim.base + "/v1", "--api-key-file",
+             os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with open(self.log.name) as f:
+                if " started: " in f.read():
+                    return
+            time.sleep(0.02)
+        raise AssertionError("batchd did not start")
+
+    @property
+    def socket(self):
+        return os.path.join(self.root, "batchd.sock")
+
+    @property
+    def spool(self):
+        return os.path.join(self.root, "spool")
+
+    def drop(self, name, lines):
+        inbox = os.path.join(self.spool, "inbox")
+        deadline = time.time() + 10
+        while not os.path.isdir(inbox) and time.time() < deadline:
+            time.sleep(0.02)
+        tmp = os.path.join(inbox, "." + name + ".tmp")
+        with open(tmp, "w") as f:
+            for l in lines:
+                f.write(l if isinstance(l, str) else json.dumps(l))
+                f.write("\n")
+        os.rename(tmp, os.path.join(inbox, name))
+
+    def job(self, name):
+        try:
+            with open(os.path.join(self.spool, "outbox", name, "job.json")) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def wait_for(self, name, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            j = self.job(name)
+            if j and j["status"] in ("completed", "failed", "cancelled"):
+                return j
+            if self.proc.poll() is not None:
+                raise AssertionError(f"batchd exited with {self.proc.returncode}; see {self.log.name}")
+            time.sleep(0.05)
+        raise AssertionError(f"job {name} did not finish; last job.json: {self.job(name)}")
+
+    def ids_in_outbox(self, name):
+        ids = []
+        for part in ("results.jsonl", "errors.jsonl"):
+            with open(os.path.join(self.spool, "outbox", name, part)) as f:
+                ids += [json.loads(l)["custom_id"] for l in f if l.strip()]
+        return ids
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.log.close()
+
+
+def chat(i):
+    return {"custom_id": f"chat-{i}", "method": "POST", "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}}
+
+
+def embedding(i):
+    return {"custom_id": f"emb-{i}", "method": "POST", "url": "/v1/embeddings",
+            "body": {"model": "text-embedding-3-small", "input": [f"text {i}-{k}" for k in range(5)],
+                     "dimensions": 8}}
+
+
