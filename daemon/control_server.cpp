@@ -112,6 +112,22 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     co_return !std::get<0>(written);
   }
 
+  // After an error answer to a request not read whole: stop sending, then
+  // read and drop what the client still sends (briefly), so that closing
+  // does not reset the connection before the client has read the answer.
+  awaitable<void> drain(local::socket& sock, deadline& d) {
+    boost::system::error_code ignored;
+    sock.shutdown(local::socket::shutdown_send, ignored);
+    d.arm(sock, std::min<std::chrono::milliseconds>(options.request_timeout, std::chrono::seconds(2)));
+    std::vector<char> sink(64 * 1024);
+    for (std::uint64_t dropped = 0; dropped < options.max_body_bytes + (1 << 20);) {
+      auto r = co_await sock.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+      if (std::get<0>(r)) break;
+      dropped += std::get<1>(r);
+    }
+    d.disarm();
+  }
+
   awaitable<void> session(local::socket sock) {
     const auto peer = peer_of(sock.native_handle()).value_or(peer_credentials{});
     boost::beast::flat_buffer buffer;
@@ -166,6 +182,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         d.arm(sock, options.request_timeout);
         co_await send(sock, bad, false, 11);
         d.disarm();
+        co_await drain(sock, d);
         co_return;
       }
       auto req = parser.release();

@@ -16,8 +16,8 @@ SCALE = "20000"  # 24 h = 4.3 s
 
 
 class Sim:
-    def __init__(self, faults=None):
-        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", "11"]
+    def __init__(self, faults=None, args=()):
+        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", "11", *args]
         if faults:
             args += ["--faults", json.dumps(faults)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
@@ -60,6 +60,7 @@ class Daemon:
         if crash_at:
             env["BATCHD_CRASH_AT"] = crash_at
         self.log = open(os.path.join(root, "batchd.log"), "a")
+        self.log_start = self.log.tell()  # this run's lines begin here
         self.proc = subprocess.Popen(
             [BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
              os.path.join(root, "state"), "--api-base", sim.base + "/v1", "--api-key-file",
@@ -70,8 +71,11 @@ class Daemon:
         deadline = time.time() + 10
         while time.time() < deadline:
             with open(self.log.name) as f:
+                f.seek(self.log_start)
                 if " started: " in f.read():
                     return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"batchd exited with {self.proc.returncode}; see {self.log.name}")
             time.sleep(0.02)
         raise AssertionError("batchd did not start")
 

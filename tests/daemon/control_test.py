@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""The control socket and batchctl, over a real unix socket, against the real
+daemon and batchd-sim: every route with good and bad input, who may change
+what, the limits, and batchctl's --json equal to the route's body."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from harness import Daemon, Sim, chat  # noqa: E402
+
+BATCHCTL = os.environ.get("BATCHCTL", "build/release/daemon/batchctl")
+
+
+def exchange(path, raw, timeout=10):
+    """Sends raw bytes, returns (status, headers, body) of the one response."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(raw)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    return int(lines[0].split()[1]), headers, body.decode()
+
+
+def request(path, method, target, body=b"", headers=None):
+    h = {"Host": "localhost", "Connection": "close", "Content-Length": str(len(body)), **(headers or {})}
+    raw = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+    return exchange(path, raw.encode() + body)
+
+
+def jsonl(lines):
+    return ("\n".join(json.dumps(l) for l in lines) + "\n").encode()
+
+
+class ControlTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="batchd-control-")
+        os.chmod(cls.root, 0o755)  # the unprivileged peer must reach the socket
+        # Batches stay in progress about 3 s, long enough to cancel one.
+        cls.sim = Sim(args=["--in-progress-s", "60000"])
+        cls.d = Daemon(os.path.join(cls.root, "d"), cls.sim,
+                       config={"control": {"max_body_bytes": 65536, "timeout_s": 0.5, "max_connections": 8,
+                                           "mode": "0666"}})
+        os.chmod(cls.d.root, 0o755)
+        cls.d.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sim.close()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def call(self, method, target, body=b"", headers=None):
+        status, h, text = request(self.d.socket, method, target, body, headers)
+        self.assertEqual(h.get("content-type", "").split(";")[0],
+                         "text/plain" if target == "/metrics" else "application/json")
+        return status, (json.loads(text) if "json" in h.get("content-type", "") else text), h
+
+    def assert_error(self, got, status, code):
+        self.assertEqual(got[0], status, got[1])
+        self.assertEqual(set(got[1]), {"error"}, "the one envelope")
+        self.assertEqual(got[1]["error"]["code"], code)
+        self.assertTrue(got[1]["error"]["message"])
+
+    def batchctl(self, *args, check=True):
+        p = subprocess.run([BATCHCTL, "--socket", self.d.socket, *args], capture_output=True, text=True, timeout=120)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def submit(self, name, lines):
+        status, body, h = self.call("POST", "/v1/jobs?name=" + name, jsonl(lines))
+        self.assertEqual(status, 201, body)
+        self.assertEqual(h["location"], "/v1/jobs/" + body["job"])
+        return body
+
+    def wait_status(self, job, statuses, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            body = self.call("GET", "/v1/jobs/" + job)[1]
+            if body["status"] in statuses:
+                return body
+            time.sleep(0.05)
+        self.fail(f"{job} never reached {statuses}: {body}")
+
+    def test_health_and_curl(self):
+        status, body, _ = self.call("GET", "/v1/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["status"], "ok")
+        self.assertEqual(set(body["jobs"]), {"queued", "held", "running", "completed", "failed", "cancelled"})
+        if shutil.which("curl"):  # as the README shows it
+            out = subprocess.run(["curl", "-sf", "--unix-socket", self.d.socket, "http://localhost/v1/health"],
+                                 capture_output=True, text=True, check=True).stdout
+            self.assertEqual(json.loads(out)["status"], "ok")
+        got = json.loads(self.batchctl("--json", "health").stdout)
+        body.pop("uptime_s"), got.pop("uptime_s")
+        body.pop("api"), got.pop("api")  # last_answer_at moves while jobs run
+        self.assertEqual(got["version"], body["version"])
+        self.assertIn("version", self.batchctl("health").stdout)
+
+    def test_submit_show_list_watch(self):
+        job = self.submit("listed.jsonl", [chat(i) for i in range(20)])["job"]
+        self.assertEqual(job, "listed")
+        watch = self.batchctl("watch", job)  # not a TTY: plain lines, the last one terminal
+        self.assertIn("completed", watch.stdout.strip().splitlines()[-1])
+        status, body, _ = self.call("GET", "/v1/jobs/listed")
+        self.assertEqual((status, body["status"], body["progress"]), (200, "completed", {"finished": 20, "total": 20}))
+        self.assertEqual(json.loads(self.batchctl("--json", "show", "listed").stdout), body)
+        self.assertIn("listed", self.batchctl("jobs").stdout)
+        with open(os.path.join(self.d.spool, "outbox", "listed", "results.jsonl")) as f:
+            self.assertEqual(len(f.readlines()), 20)
+
+    def test_pagination_and_filters(self):
+        for i in range(3):
+            self.submit(f"page{i}.jsonl", [chat(i)])
+        first = self.call("GET", "/v1/jobs?limit=2")[1]
+        self.assertEqual([j["job"] for j in first["data"]][:1], ["page2"], "newest first")
+        self.assertTrue(first["has_more"])
+        rest = self.call("GET", "/v1/jobs?limit=2&after=" + first["next_after"])[1]
+        self.assertNotIn(rest["data"][0]["job"], [j["job"] for j in first["data"]])
+        self.assertEqual(json.loads(self.batchctl("--json", "jobs", "--limit", "2").stdout)["data"][0]["job"],
+                         first["data"][0]["job"])
+        for q in ("limit=0", "limit=abc", "status=bogus", "after=nosuchjob"):
+            self.assert_error(self.call("GET", "/v1/jobs?" + q), 400, "invalid_parameter")
+        for j in self.call("GET", "/v1/jobs?status=failed&limit=1000")[1]["data"]:
+            self.assertEqual(j["status"], "failed")
+
+    def test_bad_requests_get_the_envelope(self):
+        self.assert_error(self.call("GET", "/v1/jobs/nosuchjob"), 404, "unknown_job")
+        self.assert_error(self.call("GET", "/v1/nothing"), 404, "unknown_route")
+        got = self.call("DELETE", "/v1/jobs")
+        self.assert_error(got, 405, "method_not_allowed")
+        self.assertEqual(got[2]["allow"], "GET, POST")
+        self.assert_error(self.call("POST", "/v1/jobs"), 400, "missing_parameter")
+        self.assert_error(self.call("POST", "/v1/jobs?name=../x.jsonl", b"{}"), 400, "invalid_parameter")
+        self.assert_error(self.call("POST", "/v1/jobs/nosuchjob/cancel", b"{not json"), 400, "invalid_json")
+        self.assert_error(self.call("POST", "/v1/jobs/nosuchjob/cancel"), 404, "unknown_job")
+        # Oversize body: refused before it is read whole.
+        self.assert_error(self.call("POST", "/v1/jobs?name=big.jsonl", b"x" * 70000), 413, "body_too_large")
+        # Oversize header.
+        self.assert_error(self.call("GET", "/v1/health", headers={"X-Big": "y" * 20000}), 431, "header_too_large")
+        # Not HTTP at all.
+        status, _, body = exchange(self.d.socket, b"HELLO\r\n\r\n")
+        self.assertEqual((status, json.loads(body)["error"]["code"]), (400, "bad_request"))
+
+    def test_malformed_job_file_is_rejected_with_its_lines(self):
+        status, body, _ = self.call("POST", "/v1/jobs?name=broken.jsonl", b'{"custom_id": "a", oops\n')
+        self.assertEqual(status, 422)
+        self.assertEqual(body["error"]["code"], "invalid_job_file")
+        self.assertEqual(body["error"]["details"]["errors"][0]["line"], 1)
+        rejected = os.path.join(self.d.spool, "rejected")
+        self.assertTrue(os.path.exists(os.path.join(rejected, "broken.jsonl.error.json")), os.listdir(rejected))
+        p = self.batchctl("submit", os.path.join(rejected, "broken.jsonl"), check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("line 1", p.stderr)
+
+    def test_slow_client_gets_408(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.d.socket)
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: local")  # and then nothing
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 408"), data)
+        self.assertEqual(json.loads(data.partition(b"\r\n\r\n")[2])["error"]["code"], "request_timeout")
+
+    def test_connection_limit(self):
+        idle = []
+        for _ in range(12):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.d.socket)
+            idle.append(s)
+        time.sleep(0.1)
+        refused = 0
+        for s in idle:
+            s.settimeout(0.3)
+            try:
+                if s.recv(4096).startswith(b"HTTP/1.1 503"):
+                    refused += 1
+            except socket.timeout:
+                pass
+        for s in idle:
+            s.close()
+        self.assertGreaterEqual(refused, 4, "connections past max_connections (8) are answered 503")
+
+    def test_cancel_collects_partial_results(self):
+        job = self.submit("tocancel.jsonl", [chat(i) for i in range(50)])["job"]
+        self.wait_status(job, ("running",))
+        deadline = time.time() + 30
+        while time.time() < deadline and not self.call("GET", "/v1/jobs/" + job)[1]["batches"]:
+            time.sleep(0.02)
+        out = json.loads(self.batchctl("--json", "cancel", job).stdout)
+        self.assertTrue(out["cancel_requested"])
+        done = self.wait_status(job, ("cancelled", "completed", "failed"))
+        self.assertEqual(done["status"], "cancelled")
+        self.assertEqual(done["counts"]["succeeded"] + done["counts"]["failed"], 50)
+        calls = self.sim.stats()["calls"]
+        self.assertTrue(any(k.endswith("/cancel") for k in calls), calls)
+        self.assert_error(self.call("POST", f"/v1/jobs/{job}/cancel"), 409, "job_finished")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to act as another user")
+    def test_a_peer_outside_the_group_may_read_but_not_cancel(self):
+        job = self.submit("guarded.jsonl", [chat(1)])["job"]
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child becomes nobody, then asks
+            os.close(r)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                got = [request(self.d.socket, "GET", "/v1/jobs/" + job)[0],
+                       request(self.d.socket, "POST", f"/v1/jobs/{job}/cancel")[0]]
+                os.write(w, json.dumps(got).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            got = json.loads(f.read() or "null")
+        os.waitpid(pid, 0)
+        self.assertEqual(got, [200, 403])
+
+
+class SocketFileTest(unittest.TestCase):
+    def test_stale_socket_is_replaced_and_a_live_one_is_not(self):
+        root = tempfile.mkdtemp(prefix="batchd-sockfile-")
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(root, "a"), sim)
+            d.wait_ready()
+            second = subprocess.run([d.proc.args[0], "--spool", os.path.join(root, "b"), "--state",
+                                     os.path.join(root, "bs"), "--api-key-file", os.path.join(d.root, "key"),
+                                     "--api-base", sim.base + "/v1", "--socket", d.socket],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(second.returncode, 0)
+            self.assertIn("another batchd is listening", second.stdout + second.stderr)
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait(10)
+            d.log.close()
+            self.assertTrue(os.path.exists(d.socket), "SIGKILL leaves the socket file behind")
+            d = Daemon(d.root, sim)
+            d.wait_ready()
+            status, _, body = request(d.socket, "GET", "/v1/health")
+            self.assertEqual(status, 200)
+            d.stop()
+            self.assertFalse(os.path.exists(d.socket), "a clean stop removes it")
+        finally:
+            sim.close()
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
