@@ -211,13 +211,15 @@ int cmd_release(const options& o, const std::string& job) {
   return 0;
 }
 
-int cmd_submit(const options& o, const std::string& file, std::string name) {
+int cmd_submit(const options& o, const std::string& file, std::string name, const std::string& max_cost) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw failure("cannot read " + file);
   std::stringstream content;
   content << in.rdbuf();
   if (name.empty()) name = std::filesystem::path(file).filename().string();
-  const auto j = call(o, "POST", "/v1/jobs?name=" + url_encode(name), content.str(),
+  std::string target = "/v1/jobs?name=" + url_encode(name);
+  if (!max_cost.empty()) target += "&max_cost_usd=" + url_encode(max_cost);
+  const auto j = call(o, "POST", target, content.str(),
                       name.ends_with(".jsonl") ? "application/x-ndjson" : "application/json");
   if (!o.json_out)
     std::cout << "submitted " << file << " as job " << str(j, "job") << " (" << str(j, "status") << ", "
@@ -273,7 +275,7 @@ int main(int argc, char** argv) {
   app.add_option("--socket", o.socket, "the control socket (env BATCHD_SOCKET)");
   app.add_flag("--json", o.json_out, "print the route's JSON body unchanged, for scripts");
 
-  std::string job, file, name, status, by = "day", since, until;
+  std::string job, file, name, status, by = "day", since, until, max_cost;
   int limit = 50;
   double interval = 1;
   auto* jobs = app.add_subcommand("jobs", "list jobs, newest first");
@@ -289,6 +291,7 @@ int main(int argc, char** argv) {
   auto* submit = app.add_subcommand("submit", "submit a job file (same checks as the inbox)");
   submit->add_option("file", file, "a *.jsonl batch request file")->required();
   submit->add_option("--name", name, "the file name to submit under (default: the file's own)");
+  submit->add_option("--max-cost-usd", max_cost, "hold the job if its estimate is over this (USD at the batch price)");
   auto* release = app.add_subcommand("release", "send a held job despite its estimate");
   release->add_option("job", job, "the job's name")->required();
   auto* ledger = app.add_subcommand("ledger", "costs booked, at the batch price and the regular one");
@@ -308,7 +311,7 @@ int main(int argc, char** argv) {
     if (show->parsed()) return cmd_show(o, job);
     if (watch->parsed()) return cmd_watch(o, job, interval);
     if (cancel->parsed()) return cmd_cancel(o, job);
-    if (submit->parsed()) return cmd_submit(o, file, name);
+    if (submit->parsed()) return cmd_submit(o, file, name, max_cost);
     if (release->parsed()) return cmd_release(o, job);
     if (ledger->parsed()) return cmd_ledger(o, by, since, until);
     if (health->parsed()) return cmd_health(o);

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "money.hpp"
+
 namespace batchd::daemon {
 namespace {
 
@@ -24,7 +26,8 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
       problems.push_back(std::string("config: '") + key + "' has the wrong type");
     }
   };
-  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline", "control"};
+  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline", "control", "pricing",
+                                                "daily_budget_usd"};
   for (const auto& [k, _] : j.items())
     if (std::find(top.begin(), top.end(), k) == top.end()) problems.push_back("config: unknown key '" + k + "'");
   take(j, "spool", c.spool);
@@ -32,6 +35,14 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
   take(j, "socket", c.socket);
   take(j, "time_scale", c.time_scale);
   take(j, "log_level", c.log_level);
+  take(j, "pricing", c.pricing);
+  if (j.contains("daily_budget_usd")) {
+    // A number is read from its decimal text, never through a double's arithmetic.
+    const auto& v = j["daily_budget_usd"];
+    if (v.is_string()) c.daily_budget_usd = v.get<std::string>();
+    else if (v.is_number()) c.daily_budget_usd = v.dump();
+    else if (!v.is_null()) problems.push_back("config: 'daily_budget_usd' must be a decimal such as \"25.00\"");
+  }
   if (j.contains("api")) {
     const auto& a = j["api"];
     take(a, "base_url", c.api.base_url);
@@ -82,6 +93,8 @@ void validate(const config& c, std::vector<std::string>& problems) {
     problems.push_back("pipeline.max_bytes_per_batch must be within 1024..209715200 (the API's limit)");
   if (l.max_embedding_inputs < 1 || l.max_embedding_inputs > 50'000)
     problems.push_back("pipeline.max_embedding_inputs_per_batch must be within 1..50000");
+  if (!c.daily_budget_usd.empty() && !jobs::parse_usd(c.daily_budget_usd))
+    problems.push_back("daily_budget_usd must be a plain decimal amount in USD such as \"25.00\"");
   const auto& k = c.control;
   if (k.mode.empty() || k.mode.size() > 4 || k.mode.find_first_not_of("01234567") != std::string::npos)
     problems.push_back("control.mode must be octal permissions such as \"0660\"");
@@ -101,7 +114,7 @@ config_result load_config(int argc, char** argv) {
   CLI::App app{"batchd: runs OpenAI Batch API work dropped into a folder"};
   app.set_version_flag("--version", "batchd " BATCHD_VERSION);
   app.add_option("--config", c.config_file, "JSON config file (see etc/batchd.json)");
-  std::optional<std::string> spool, state, socket, socket_group, base, key_file, log_level;
+  std::optional<std::string> spool, state, socket, socket_group, base, key_file, log_level, pricing, daily_budget;
   std::optional<double> time_scale;
   app.add_option("--spool", spool, "folder holding inbox/, outbox/ and rejected/");
   app.add_option("--state", state, "folder for the database and working files");
@@ -109,6 +122,8 @@ config_result load_config(int argc, char** argv) {
   app.add_option("--socket-group", socket_group, "the control socket's group, whose members may change jobs");
   app.add_option("--api-base", base, "API root including /v1 (env OPENAI_BASE_URL)");
   app.add_option("--api-key-file", key_file, "file holding the API key (else OPENAI_API_KEY, else the systemd credential openai-api-key)");
+  app.add_option("--pricing", pricing, "the pricing table (default /etc/batchd/pricing.json)");
+  app.add_option("--daily-budget-usd", daily_budget, "hold jobs that would take the day's spend past this");
   app.add_option("--time-scale", time_scale, "run the clock N times faster (tests and the demo)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error");
   try {
@@ -141,6 +156,8 @@ config_result load_config(int argc, char** argv) {
   if (state) c.state = *state;
   if (socket) c.socket = *socket;
   if (socket_group) c.control.group = *socket_group;
+  if (pricing) c.pricing = *pricing;
+  if (daily_budget) c.daily_budget_usd = *daily_budget;
   if (base) c.api.base_url = *base;
   if (key_file) c.api.key_file = *key_file;
   if (time_scale) c.time_scale = *time_scale;

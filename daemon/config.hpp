@@ -48,6 +48,8 @@ struct control_config {
 
 struct config {
   std::filesystem::path config_file;
+  std::filesystem::path pricing = "/etc/batchd/pricing.json";  // the pricing table
+  std::string daily_budget_usd;  // e.g. "25.00"; empty: no daily budget
   std::filesystem::path spool = "/var/spool/batchd";
   std::filesystem::path state = "/var/lib/batchd";
   std::filesystem::path socket = "/run/batchd/batchd.sock";

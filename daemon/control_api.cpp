@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,6 +14,8 @@
 #include "database.hpp"
 #include "intake.hpp"
 #include "job_report.hpp"
+#include "ledger.hpp"
+#include "money.hpp"
 #include "metrics.hpp"
 #include "pipeline.hpp"
 #include "spool.hpp"
@@ -121,6 +124,14 @@ class api {
       if (req.method != "POST") return method_not_allowed("POST");
       return cancel(req, s[2]);
     }
+    if (s.size() == 4 && s[1] == "jobs" && s[3] == "release") {
+      if (req.method != "POST") return method_not_allowed("POST");
+      return release(req, s[2]);
+    }
+    if (s.size() == 2 && s[1] == "ledger") {
+      if (req.method != "GET") return method_not_allowed("GET");
+      return ledger(t);
+    }
     return unknown_route(req);
   }
 
@@ -129,7 +140,7 @@ class api {
     return error_response(404, "unknown_route",
                           "no route " + req.method + " " + req.target.substr(0, req.target.find('?')) +
                               "; see /v1/health, /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/cancel, "
-                              "/v1/ledger, /metrics");
+                              "/v1/jobs/{job}/release, /v1/ledger, /metrics");
   }
 
   std::optional<store::job_row> find_job(const std::string& name) {
@@ -143,7 +154,7 @@ class api {
 
   json job_view(const store::job_row& job) {
     const auto chunks = ctx_.db.chunks_of(job.id);
-    auto doc = jobs::job_document(job, chunks);
+    auto doc = jobs::job_document(job, chunks, ctx_.runner.money_of(job));
     // Requests finished so far: merged counts plus what batches in flight report.
     std::int64_t in_flight_done = 0;
     for (const auto& c : chunks)
@@ -235,8 +246,59 @@ class api {
     return json_response(job_view(*ctx_.db.job(job->id)), 202);
   }
 
+  control_response release(const control_request& req, const std::string& name) {
+    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+    auto job = find_job(name);
+    if (!job) return unknown_job(name);
+    if (!ctx_.runner.release(job->id))
+      return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
+                                                 std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
+    return json_response(job_view(*ctx_.db.job(job->id)), 202);
+  }
+
+  static bool is_date(const std::string& s) {
+    return s.size() == 10 && s[4] == '-' && s[7] == '-' &&
+           std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '-'; });
+  }
+
+  control_response ledger(const parsed_target& t) {
+    store::ledger_query q;
+    if (auto it = t.query.find("by"); it != t.query.end()) q.by = it->second;
+    if (q.by != "day" && q.by != "month" && q.by != "model" && q.by != "job")
+      return error_response(400, "invalid_parameter", "by must be day, month, model or job");
+    for (const char* bound : {"since", "until"}) {
+      auto it = t.query.find(bound);
+      if (it == t.query.end()) continue;
+      if (!is_date(it->second))
+        return error_response(400, "invalid_parameter", std::string(bound) + " must be a UTC date, YYYY-MM-DD");
+      (std::string(bound) == "since" ? q.since : q.until) = it->second;
+    }
+    json rows = json::array();
+    for (const auto& s : ctx_.db.ledger(q)) {
+      auto row = jobs::money_json(s);
+      row["key"] = s.key;
+      rows.push_back(row);
+    }
+    q.by = "all";
+    const auto totals = ctx_.db.ledger(q);
+    auto total = totals.empty() ? jobs::money_json({}) : jobs::money_json(totals.front());
+    return json_response({{"object", "ledger"},
+                          {"by", t.query.count("by") ? t.query.at("by") : "day"},
+                          {"since", q.since ? json(*q.since) : json(nullptr)},
+                          {"until", q.until ? json(*q.until) : json(nullptr)},
+                          {"currency", "USD"},
+                          {"rows", rows},
+                          {"total", total}});
+  }
+
   control_response submit(const control_request& req, const parsed_target& t) {
     if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+    std::optional<jobs::picousd> max_cost;
+    if (auto it = t.query.find("max_cost_usd"); it != t.query.end()) {
+      max_cost = jobs::parse_usd(it->second);
+      if (!max_cost)
+        return error_response(400, "invalid_parameter", "max_cost_usd must be a decimal amount in USD such as 12.50");
+    }
     const auto it = t.query.find("name");
     if (it == t.query.end() || it->second.empty())
       return error_response(400, "missing_parameter",
@@ -262,9 +324,11 @@ class api {
     fs::remove_all(staging, ec);
     if (!id) return rejected(refused);
     if (auto problems = jobs::assemble_job(ctx_.db, ctx_.dirs, *id, opt, ctx_.clock.now())) {
-      jobs::write_job_json(ctx_.dirs, *ctx_.db.job(*id), {});
+      const auto failed = *ctx_.db.job(*id);
+      jobs::write_job_json(ctx_.dirs, failed, {}, ctx_.runner.money_of(failed));
       return rejected(*problems);
     }
+    if (max_cost) ctx_.db.set_job_max_cost(*id, max_cost);
     ctx_.runner.start(*id);
     const auto job = *ctx_.db.job(*id);
     spdlog::info("received {} over the control socket as job {}", filename, job.name);

@@ -36,7 +36,22 @@ batchd::jobs::pipeline_options pipeline_options_from(const batchd::daemon::confi
   popt.delete_remote_files = cfg.pipeline.delete_remote_files;
   popt.list_refresh_from = static_cast<std::size_t>(cfg.pipeline.list_refresh_from);
   if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
+  if (!cfg.daily_budget_usd.empty()) popt.spending.daily = batchd::jobs::parse_usd(cfg.daily_budget_usd);
   return popt;
+}
+
+// The pricing table; a missing file means every cost is unknown (said loudly),
+// a broken one is an error.
+std::shared_ptr<const batchd::jobs::pricing_table> load_prices(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) {
+    spdlog::warn("no pricing table at {}: costs are booked as unknown until one is there (then SIGHUP)",
+                 file.string());
+    return std::make_shared<batchd::jobs::pricing_table>();
+  }
+  auto table = std::make_shared<batchd::jobs::pricing_table>(batchd::jobs::pricing_table::load(file));
+  spdlog::info("pricing: {} model(s) from {}, batch discount {}%", table->models.size(), file.string(),
+               table->batch_discount_percent);
+  return table;
 }
 
 }  // namespace
@@ -77,6 +92,7 @@ int main(int argc, char** argv) {
     openai::client api(ioc.get_executor(), api_cfg);
 
     auto popt = pipeline_options_from(cfg);
+    popt.prices = load_prices(cfg.pricing);
     jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
 
     // The control socket: refuses to start beside a live daemon on the same socket.
@@ -136,7 +152,14 @@ int main(int argc, char** argv) {
           for (const auto& p : again.problems) spdlog::error("SIGHUP: {}; keeping the running configuration", p);
         } else {
           spdlog::set_level(spdlog::level::from_str(again.value->log_level));
+          auto prices = popt.prices;
+          try {
+            prices = load_prices(again.value->pricing);
+          } catch (const std::exception& e) {
+            spdlog::error("SIGHUP: {}; keeping the prices in use", e.what());
+          }
           popt = pipeline_options_from(*again.value);
+          popt.prices = prices;
           runner.set_options(popt);
           const auto& a = again.value->api;
           if (again.value->spool != cfg.spool || again.value->state != cfg.state || a.base_url != cfg.api.base_url ||

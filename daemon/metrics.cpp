@@ -3,6 +3,7 @@
 #include "client.hpp"
 #include "control_api.hpp"
 #include "database.hpp"
+#include "money.hpp"
 #include "pipeline.hpp"
 #include "stage.hpp"
 
@@ -29,7 +30,10 @@ class exposition {
     text_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   void sample(const std::string& name, const std::string& labels, std::uint64_t value) {
-    text_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + std::to_string(value) + "\n";
+    sample(name, labels, std::to_string(value));
+  }
+  void sample(const std::string& name, const std::string& labels, const std::string& value) {
+    text_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + value + "\n";
   }
   std::string take() { return std::move(text_); }
 
@@ -64,6 +68,20 @@ std::string render_metrics(const control_context& ctx) {
   m.sample("batchd_api_bytes_sent_total", "", st.bytes_up);
   m.family("batchd_api_bytes_received_total", "counter", "Response body bytes received from the API.");
   m.sample("batchd_api_bytes_received_total", "", st.bytes_down);
+
+  store::ledger_query all;
+  all.by = "all";
+  const auto booked = ctx.db.ledger(all);
+  const store::ledger_sum total = booked.empty() ? store::ledger_sum{} : booked.front();
+  m.family("batchd_cost_usd_total", "counter", "Cost booked in the ledger (USD, 6 decimals), at the batch price and at the regular price it saved against.");
+  m.sample("batchd_cost_usd_total", "price=\"batch\"", jobs::format_usd(total.batch_cost));
+  m.sample("batchd_cost_usd_total", "price=\"regular\"", jobs::format_usd(total.regular_cost));
+  m.family("batchd_tokens_total", "counter", "Tokens booked, by kind (prompt includes cached).");
+  m.sample("batchd_tokens_total", "kind=\"prompt\"", static_cast<std::uint64_t>(total.prompt_tokens));
+  m.sample("batchd_tokens_total", "kind=\"cached\"", static_cast<std::uint64_t>(total.cached_tokens));
+  m.sample("batchd_tokens_total", "kind=\"completion\"", static_cast<std::uint64_t>(total.completion_tokens));
+  m.family("batchd_unpriced_requests_total", "counter", "Requests booked with unknown cost (model not in the pricing table).");
+  m.sample("batchd_unpriced_requests_total", "", static_cast<std::uint64_t>(total.unpriced_requests));
 
   m.family("batchd_jobs_running", "gauge", "Jobs the pipeline is driving now.");
   m.sample("batchd_jobs_running", "", ctx.runner.running());

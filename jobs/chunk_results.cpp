@@ -53,7 +53,29 @@ struct result_line {
   std::string custom_id;
   int status = 0;          // response.status_code, 0 when there is no response
   std::string error_code;  // error.code, or response.body.error.code
+  std::string model;       // response.body.model
+  token_usage usage;       // response.body.usage (requests = 1; without_usage = 1 if absent)
 };
+
+// Chat and embeddings say prompt/completion tokens; the Responses API says input/output.
+token_usage read_usage(simdjson::dom::element body) {
+  token_usage u;
+  u.requests = 1;
+  simdjson::dom::element usage;
+  if (body["usage"].get(usage) || !usage.is_object()) {
+    u.without_usage = 1;
+    return u;
+  }
+  std::int64_t n = 0;
+  if (!usage["prompt_tokens"].get(n) || !usage["input_tokens"].get(n)) u.prompt = n;
+  n = 0;
+  if (!usage.at_pointer("/prompt_tokens_details/cached_tokens").get(n) ||
+      !usage.at_pointer("/input_tokens_details/cached_tokens").get(n))
+    u.cached = n;
+  n = 0;
+  if (!usage["completion_tokens"].get(n) || !usage["output_tokens"].get(n)) u.completion = n;
+  return u;
+}
 
 bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_line& out) {
   simdjson::dom::element doc;
@@ -63,12 +85,22 @@ bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_l
   out.custom_id = id;
   out.status = 0;
   out.error_code.clear();
+  out.model.clear();
+  out.usage = {};
+  out.usage.requests = 1;
+  out.usage.without_usage = 1;  // until a body with usage says otherwise
   simdjson::dom::element response;
   if (!doc["response"].get(response) && response.is_object()) {
     std::int64_t status = 0;
     if (!response["status_code"].get(status)) out.status = static_cast<int>(status);
     std::string_view code;
     if (!response.at_pointer("/body/error/code").get(code)) out.error_code = code;
+    simdjson::dom::element body;
+    if (!response["body"].get(body) && body.is_object()) {
+      std::string_view model;
+      if (!body["model"].get(model)) out.model = model;
+      out.usage = read_usage(body);
+    }
   }
   std::string_view code;
   if (!doc.at_pointer("/error/code").get(code)) out.error_code = code;
@@ -131,6 +163,7 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
       if (r.status >= 200 && r.status < 300 && r.error_code.empty()) {
         it->second = fate::succeeded;
         results.line(line);
+        out.usage[r.model] += r.usage;
       } else if (retries && is_retryable_failure(r.status, r.error_code)) {
         it->second = fate::retry;
       } else {

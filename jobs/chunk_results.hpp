@@ -6,6 +6,10 @@
 // trusted over request_counts.
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <string>
+
+#include "usage.hpp"
 #include <optional>
 #include <string>
 
@@ -24,6 +28,9 @@ struct chunk_outcome_input {
 
 struct chunk_outcome {
   std::int64_t succeeded = 0, failed = 0, retry = 0;
+  // Tokens of the succeeded lines, by the model their response names: what
+  // the ledger books (failed requests are not billed).
+  std::map<std::string, token_usage> usage;
   std::filesystem::path results;  // success lines, as OpenAI sent them
   std::filesystem::path errors;   // final failures, one line per custom_id
   std::filesystem::path retry_input;  // input lines to send again (absent if none)

@@ -110,6 +110,9 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
   }
   db.transaction([&] {
     db.set_job_request(job_id, report.endpoint, report.model, report.requests);
+    std::int64_t input_tokens = 0;
+    for (const auto& c : report.chunks) input_tokens += c.estimated_prompt_tokens;
+    db.set_job_estimate(job_id, input_tokens, report.output_token_caps);
     int idx = 0;
     for (const auto& c : report.chunks) {
       store::chunk_row row;

@@ -20,7 +20,7 @@ std::string rfc3339(double unix_seconds) {
   return buf;
 }
 
-json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
+json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks, const json& money) {
   const auto stage = parse_job_stage(job.stage).value_or(job_stage::failed);
   json batches = json::array();
   for (const auto& c : chunks) {
@@ -43,18 +43,17 @@ json job_document(const store::job_row& job, const std::vector<store::chunk_row>
               {"model", opt(job.model)},
               {"counts", {{"total", job.total}, {"succeeded", job.succeeded}, {"failed", job.failed}}},
               {"batches", batches},
-              // The ledger (prices, the batch discount) books costs; until it does, no figure
-              // is better than a wrong one.
               {"cost", nullptr}};
+  for (const auto& [k, v] : money.items()) doc[k] = v;
   if (job.error) doc["error"] = *job.error;
   return doc;
 }
 
 void write_job_json(const spool& dirs, const store::job_row& job,
-                    const std::vector<store::chunk_row>& chunks) {
+                    const std::vector<store::chunk_row>& chunks, const json& money) {
   const auto dir = dirs.outbox / job.name;
   fs::create_directories(dir);
-  write_file_atomically(dir / "job.json", job_document(job, chunks).dump(2) + "\n");
+  write_file_atomically(dir / "job.json", job_document(job, chunks, money).dump(2) + "\n");
 }
 
 fs::path attempt_prefix(const spool& dirs, const store::job_row& job, const store::chunk_row& c) {

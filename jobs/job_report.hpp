@@ -15,11 +15,13 @@ namespace batchd::jobs {
 // RFC 3339 in UTC, second precision.
 std::string rfc3339(double unix_seconds);
 
-nlohmann::json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks);
+// `money`: the cost, estimate and hold reason (ledger.hpp's job_money).
+nlohmann::json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks,
+                            const nlohmann::json& money);
 
 // Writes outbox/<job>/job.json.
 void write_job_json(const spool& dirs, const store::job_row& job,
-                    const std::vector<store::chunk_row>& chunks);
+                    const std::vector<store::chunk_row>& chunks, const nlohmann::json& money);
 
 // Where one chunk attempt's sorted results live (see chunk_results.hpp).
 std::filesystem::path attempt_prefix(const spool& dirs, const store::job_row& job,

@@ -16,6 +16,7 @@
 #include "database.hpp"
 #include "error.hpp"
 #include "job_report.hpp"
+#include "ledger.hpp"
 #include "sha256.hpp"
 #include "stage.hpp"
 
@@ -206,7 +207,56 @@ void pipeline::crash_point(const char* point) const {
 }
 
 void pipeline::refresh_job_json(std::int64_t job_id) {
-  if (auto job = db_.job(job_id)) write_job_json(dirs_, *job, db_.chunks_of(job_id));
+  if (auto job = db_.job(job_id)) write_job_json(dirs_, *job, db_.chunks_of(job_id), money_of(*job));
+}
+
+nlohmann::json pipeline::money_of(const store::job_row& job) { return job_money(db_, job, *options_.prices); }
+
+bool pipeline::release(std::int64_t job_id) {
+  const auto job = db_.job(job_id);
+  if (!job || job->stage != name(job_stage::held)) return false;
+  db_.transaction([&] {
+    db_.release_job(job_id);
+    db_.add_event(job_id, std::nullopt, "released by the user", clock_.now());
+  });
+  spdlog::info("job {}: released", job->name);
+  auto [first, last] = sleepers_.equal_range(job_id);
+  for (auto it = first; it != last; ++it) it->second->cancel();
+  start(job_id);
+  return true;
+}
+
+awaitable<void> pipeline::hold_or_run(std::int64_t job_id) {
+  for (;;) {
+    const auto job = *db_.job(job_id);
+    const auto stage = *parse_job_stage(job.stage);
+    if (stage != job_stage::assembled && stage != job_stage::held) co_return;
+    std::optional<std::string> reason;
+    if (!job.cancel_requested) {  // a cancelled job runs on only to end its chunks as cancelled
+      const auto today = utc_day(clock_.now());
+      reason = hold_reason(job, estimate(job, *options_.prices), options_.spending,
+                           committed_today(db_, *options_.prices, today), today);
+    }
+    if (!reason) {
+      db_.transaction([&] {
+        db_.set_hold_reason(job_id, std::nullopt);
+        db_.move_job(job_id, job.stage, "running", clock_.now());
+      });
+      refresh_job_json(job_id);
+      spdlog::info("job {}: running, {} requests", job.name, job.total);
+      co_return;
+    }
+    if (stage == job_stage::assembled || job.hold_reason != reason) {
+      db_.transaction([&] {
+        db_.set_hold_reason(job_id, reason);
+        if (stage == job_stage::assembled) db_.move_job(job_id, "assembled", "held", clock_.now());
+        db_.add_event(job_id, std::nullopt, "held: " + *reason, clock_.now());
+      });
+      refresh_job_json(job_id);
+      spdlog::warn("job {}: held: {}", job.name, *reason);
+    }
+    co_await sleep(options_.held_recheck_s, job_id);
+  }
 }
 
 awaitable<void> pipeline::run_job(std::int64_t job_id) {
@@ -221,12 +271,12 @@ awaitable<void> pipeline::run_job(std::int64_t job_id) {
       spdlog::warn("job {}: rejected: {}", job->name, job->error.value_or(""));
       co_return;
     }
+    spdlog::info("job {}: {} requests; estimated {}", job->name, job->total,
+                 money_of(*job)["estimate"].dump());
   }
-  if (job->stage == name(job_stage::assembled)) {
-    db_.move_job(job_id, "assembled", "running", clock_.now());
+  if (job->stage == name(job_stage::assembled) || job->stage == name(job_stage::held)) {
+    co_await hold_or_run(job_id);
     job = db_.job(job_id);
-    refresh_job_json(job_id);
-    spdlog::info("job {}: running, {} requests", job->name, job->total);
   }
   if (job->stage == name(job_stage::running)) {
     co_await run_chunks(*job);
@@ -246,7 +296,7 @@ void pipeline::finish_job(std::int64_t job_id) {
     db_.add_event(job_id, std::nullopt, std::string("job ") + to, clock_.now());
   });
   job = db_.job(job_id);
-  write_job_json(dirs_, *job, chunks);
+  write_job_json(dirs_, *job, chunks, money_of(*job));
   spdlog::info("job {}: {}: {} succeeded, {} failed; results in {}", job->name, to, job->succeeded,
                job->failed, (dirs_.outbox / job->name).string());
 }
@@ -568,6 +618,10 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
     }
     const auto j = *db_.job(job.id);
     db_.set_job_counts(job.id, j.succeeded + out.succeeded, j.failed + out.failed);
+    // Booked with the merge, in one transaction: a merge redone after a
+    // crash books once (and the ledger's UNIQUE (chunk, model) says so too).
+    for (const auto& e : bookings_for(j, c, out.usage, *options_.prices)) db_.book(e, clock_.now());
+    crash_point("mid_booking");
     move(c, chunk_stage::merged, {});
     db_.add_event(job.id, c.id,
                   "attempt " + std::to_string(c.attempt) + ": " + std::to_string(out.succeeded) + " succeeded, " +

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -15,6 +16,8 @@
 #include "clock.hpp"
 #include "database.hpp"
 #include "intake.hpp"
+#include "ledger.hpp"
+#include "pricing.hpp"
 #include "spool.hpp"
 #include "stage.hpp"
 
@@ -35,8 +38,11 @@ struct pipeline_options {
   std::int64_t enqueued_token_limit = 0;  // 0: learn it from the API
   bool delete_remote_files = true;
   std::size_t list_refresh_from = 5;  // batches in flight from which one list call refreshes them all
+  std::shared_ptr<const pricing_table> prices = std::make_shared<pricing_table>();
+  budget spending;                  // the daily budget, if any
+  double held_recheck_s = 60;       // how often a held job looks again at the budget
   // Tests only: die by SIGKILL at this point ("after_upload", "after_create",
-  // "mid_download", "mid_merge") to prove a restart neither loses nor repeats work.
+  // "mid_download", "mid_merge", "mid_booking") to prove a restart neither loses nor repeats work.
   std::string crash_at;
 };
 
@@ -55,6 +61,11 @@ class pipeline {
   // batch end as cancelled, batches in flight are cancelled at the API and
   // their partial results still collected. False if the job is finished or unknown.
   bool cancel(std::int64_t job_id);
+  // Sends a held job despite its estimate (recorded durably first). False if
+  // the job is not held.
+  bool release(std::int64_t job_id);
+  // What job.json and the socket show about a job's money.
+  nlohmann::json money_of(const store::job_row& job);
   // New settings (SIGHUP): steps from now on use them.
   void set_options(pipeline_options options) { options_ = std::move(options); }
   const pipeline_options& options() const { return options_; }
@@ -76,6 +87,9 @@ class pipeline {
   boost::asio::awaitable<void> refresh_board();
   boost::asio::awaitable<openai::batch> current(const std::string& batch_id);
   void finish_job(std::int64_t job_id);
+  // assembled → running, or → held while over a cost limit; held → running
+  // once released, cancelled, or within the budget again.
+  boost::asio::awaitable<void> hold_or_run(std::int64_t job_id);
   void refresh_job_json(std::int64_t job_id);
   void crash_point(const char* point) const;
   // The one way a chunk moves: checked against the stage machine, then a

@@ -35,6 +35,7 @@ struct request_file_report {
   std::string endpoint;
   std::string model;
   std::int64_t requests = 0;
+  std::int64_t output_token_caps = 0;  // sum of max_tokens / max_completion_tokens / max_output_tokens given
   std::vector<chunk_file> chunks;  // only when every line is valid
 };
 

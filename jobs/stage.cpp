@@ -6,7 +6,7 @@
 namespace batchd::jobs {
 namespace {
 
-constexpr std::array job_names = {"received", "validated", "assembled", "running",
+constexpr std::array job_names = {"received", "validated", "assembled", "held",     "running",
                                   "merged",   "completed", "failed",    "cancelled"};
 constexpr std::array chunk_names = {"assembled", "uploading",   "uploaded", "creating", "polling",
                                     "downloading", "merged", "failed",   "cancelled"};
@@ -39,7 +39,8 @@ bool can_move(job_stage from, job_stage to) {
   if (is_terminal(from)) return false;
   if (to == failed || to == cancelled) return true;
   return (from == received && to == validated) || (from == validated && to == assembled) ||
-         (from == assembled && to == running) || (from == running && to == merged) ||
+         (from == assembled && to == running) || (from == assembled && to == held) ||
+         (from == held && to == running) || (from == running && to == merged) ||
          (from == merged && to == completed);
 }
 
@@ -61,6 +62,7 @@ std::string_view public_status(job_stage s) {
     case job_stage::received:
     case job_stage::validated:
     case job_stage::assembled: return "queued";
+    case job_stage::held: return "held";
     case job_stage::running:
     case job_stage::merged: return "running";
     case job_stage::completed: return "completed";

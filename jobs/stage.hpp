@@ -5,6 +5,8 @@
 // constraints; everything else asks here.
 //
 // Job:   received → validated → assembled → running → merged → completed
+//        assembled → held → running  (held: over its cost limit or the daily
+//                                     budget, until released or the budget allows)
 //        any non-terminal → failed | cancelled
 // Chunk: assembled → uploading → uploaded → creating → polling → downloading → merged
 //        creating → uploaded          (create refused for now: try later)
@@ -18,7 +20,7 @@
 
 namespace batchd::jobs {
 
-enum class job_stage { received, validated, assembled, running, merged, completed, failed, cancelled };
+enum class job_stage { received, validated, assembled, held, running, merged, completed, failed, cancelled };
 enum class chunk_stage {
   assembled, uploading, uploaded, creating, polling, downloading, merged, failed, cancelled
 };
@@ -34,7 +36,7 @@ bool can_move(job_stage from, job_stage to);
 bool can_move(chunk_stage from, chunk_stage to);
 
 // The status users see in job.json and on the socket (DESIGN.md):
-// queued, running, completed, failed, cancelled.
+// queued, held, running, completed, failed, cancelled.
 std::string_view public_status(job_stage s);
 
 }  // namespace batchd::jobs

@@ -20,7 +20,8 @@ std::optional<std::string> opt_text(const SQLite::Column& c) {
 
 constexpr const char* job_columns =
     "id, name, kind, source, stage, endpoint, model, error, total, succeeded, failed, "
-    "cancel_requested, created_at, finished_at";
+    "cancel_requested, created_at, finished_at, est_input_tokens, est_output_tokens, max_cost, hold_reason, "
+    "released";
 
 job_row read_job(SQLite::Statement& q) {
   job_row j;
@@ -38,6 +39,11 @@ job_row read_job(SQLite::Statement& q) {
   j.cancel_requested = q.getColumn(11).getInt() != 0;
   j.created_at = q.getColumn(12).getDouble();
   if (!q.getColumn(13).isNull()) j.finished_at = q.getColumn(13).getDouble();
+  j.est_input_tokens = q.getColumn(14).getInt64();
+  j.est_output_tokens = q.getColumn(15).getInt64();
+  if (!q.getColumn(16).isNull()) j.max_cost = q.getColumn(16).getInt64();
+  j.hold_reason = opt_text(q.getColumn(17));
+  j.released = q.getColumn(18).getInt() != 0;
   return j;
 }
 
@@ -118,12 +124,18 @@ database::database(const std::filesystem::path& file)
     throw SQLite::Exception("database schema version " + std::to_string(version) +
                             " is newer than this batchd knows (" +
                             std::to_string(migrations.size()) + ")");
+  // Foreign keys off while migrating: a table rebuild (SQLite's way to change
+  // a constraint) drops the old table that others refer to by name.
+  db_->exec("PRAGMA foreign_keys = OFF");
   for (int v = version; v < static_cast<int>(migrations.size()); ++v) {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     db_->exec(std::string(migrations[v]));
+    SQLite::Statement broken(*db_, "PRAGMA foreign_key_check");
+    if (broken.executeStep()) throw SQLite::Exception("migration " + std::to_string(v + 1) + " broke a foreign key");
     db_->exec("PRAGMA user_version = " + std::to_string(v + 1));
     tx.commit();
   }
+  db_->exec("PRAGMA foreign_keys = ON");
 }
 
 database::~database() = default;
@@ -246,6 +258,92 @@ void database::request_cancel(std::int64_t id) {
   SQLite::Statement q(*db_, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
   q.bind(1, id);
   q.exec();
+}
+
+void database::set_job_estimate(std::int64_t id, std::int64_t input_tokens, std::int64_t output_tokens) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET est_input_tokens = ?, est_output_tokens = ? WHERE id = ?");
+  q.bind(1, input_tokens);
+  q.bind(2, output_tokens);
+  q.bind(3, id);
+  q.exec();
+}
+
+void database::set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET max_cost = ? WHERE id = ?");
+  if (pico_usd) q.bind(1, *pico_usd);
+  else q.bind(1);
+  q.bind(2, id);
+  q.exec();
+}
+
+void database::set_hold_reason(std::int64_t id, const std::optional<std::string>& reason) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET hold_reason = ? WHERE id = ?");
+  bind_opt(q, 1, reason);
+  q.bind(2, id);
+  q.exec();
+}
+
+void database::release_job(std::int64_t id) {
+  SQLite::Statement q(*db_, "UPDATE jobs SET released = 1 WHERE id = ?");
+  q.bind(1, id);
+  q.exec();
+}
+
+bool database::book(const ledger_entry& e, double now) {
+  SQLite::Statement q(*db_,
+                      "INSERT OR IGNORE INTO ledger (job_id, chunk_id, model, booked_at, day, requests, "
+                      "prompt_tokens, cached_tokens, completion_tokens, batch_cost, regular_cost) "
+                      "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?)");
+  q.bind(1, e.job_id);
+  q.bind(2, e.chunk_id);
+  q.bind(3, e.model);
+  q.bind(4, now);
+  q.bind(5, static_cast<std::int64_t>(now));
+  q.bind(6, e.requests);
+  q.bind(7, e.prompt_tokens);
+  q.bind(8, e.cached_tokens);
+  q.bind(9, e.completion_tokens);
+  if (e.batch_cost) q.bind(10, *e.batch_cost);
+  else q.bind(10);
+  if (e.regular_cost) q.bind(11, *e.regular_cost);
+  else q.bind(11);
+  return q.exec() == 1;
+}
+
+std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
+  std::string key = "'all'";
+  if (lq.by == "day") key = "l.day";
+  else if (lq.by == "month") key = "substr(l.day, 1, 7)";
+  else if (lq.by == "model") key = "l.model";
+  else if (lq.by == "job") key = "j.name";
+  else if (lq.by != "all") throw std::invalid_argument("ledger: unknown grouping " + lq.by);
+  SQLite::Statement q(*db_,
+                      "SELECT " + key + ", SUM(l.requests), SUM(l.prompt_tokens), SUM(l.cached_tokens), "
+                      "SUM(l.completion_tokens), COALESCE(SUM(l.batch_cost), 0), COALESCE(SUM(l.regular_cost), 0), "
+                      "SUM(CASE WHEN l.batch_cost IS NULL THEN l.requests ELSE 0 END), "
+                      "SUM(CASE WHEN l.batch_cost IS NULL THEN 0 ELSE l.requests END) "
+                      "FROM ledger l JOIN jobs j ON j.id = l.job_id "
+                      "WHERE (?1 IS NULL OR l.day >= ?1) AND (?2 IS NULL OR l.day < ?2) AND (?3 IS NULL OR l.job_id = ?3) "
+                      "GROUP BY 1 ORDER BY 1");
+  bind_opt(q, 1, lq.since);
+  bind_opt(q, 2, lq.until);
+  if (lq.job_id) q.bind(3, *lq.job_id);
+  else q.bind(3);
+  std::vector<ledger_sum> out;
+  while (q.executeStep()) {
+    ledger_sum s;
+    s.key = q.getColumn(0).getString();
+    s.requests = q.getColumn(1).getInt64();
+    s.prompt_tokens = q.getColumn(2).getInt64();
+    s.cached_tokens = q.getColumn(3).getInt64();
+    s.completion_tokens = q.getColumn(4).getInt64();
+    s.batch_cost = q.getColumn(5).getInt64();
+    s.regular_cost = q.getColumn(6).getInt64();
+    s.unpriced_requests = q.getColumn(7).getInt64();
+    s.priced_requests = q.getColumn(8).getInt64();
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::int64_t database::insert_chunk(const chunk_row& c, double now) {

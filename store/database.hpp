@@ -29,6 +29,33 @@ struct job_row {
   bool cancel_requested = false;
   double created_at = 0;
   std::optional<double> finished_at;
+  std::int64_t est_input_tokens = 0, est_output_tokens = 0;
+  std::optional<std::int64_t> max_cost;  // pico-USD
+  std::optional<std::string> hold_reason;
+  bool released = false;
+};
+
+// One booking: what one chunk attempt's results used of one model.
+struct ledger_entry {
+  std::int64_t job_id = 0, chunk_id = 0;
+  std::string model;
+  std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  std::optional<std::int64_t> batch_cost, regular_cost;  // pico-USD; unset: unknown
+};
+
+// Bookings summed under one key (a day, a month, a model or a job name).
+struct ledger_sum {
+  std::string key;
+  std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  std::int64_t batch_cost = 0, regular_cost = 0;  // of the priced bookings
+  std::int64_t unpriced_requests = 0;             // requests whose cost is unknown
+  std::int64_t priced_requests = 0;
+};
+
+struct ledger_query {
+  std::string by = "day";  // day, month, model, job, or all (one row)
+  std::optional<std::string> since, until;  // UTC dates YYYY-MM-DD, since inclusive, until exclusive
+  std::optional<std::int64_t> job_id;
 };
 
 struct chunk_row {
@@ -84,6 +111,15 @@ class database {
                        std::int64_t total);
   void set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed);
   void request_cancel(std::int64_t id);
+  void set_job_estimate(std::int64_t id, std::int64_t input_tokens, std::int64_t output_tokens);
+  void set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd);
+  void set_hold_reason(std::int64_t id, const std::optional<std::string>& reason);
+  void release_job(std::int64_t id);
+
+  // ---- ledger
+  // Books an entry; false (and nothing booked) if this chunk and model are booked already.
+  bool book(const ledger_entry& e, double now);
+  std::vector<ledger_sum> ledger(const ledger_query& q);
 
   // ---- chunks
   std::int64_t insert_chunk(const chunk_row& c, double now);

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 2> migrations = {
+inline constexpr std::array<std::string_view, 3> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -72,6 +72,61 @@ CREATE INDEX events_by_job ON events (job_id, id);
     // 2: a chunk is a byte range of its file (the kept source, or a retry file).
     R"sql(
 ALTER TABLE chunks ADD COLUMN offset INTEGER NOT NULL DEFAULT 0 CHECK (offset >= 0);
+)sql",
+    // 3: money. Jobs may be held (over their cost limit or the daily budget)
+    // and carry their estimate; the ledger books each merged chunk attempt.
+    // SQLite cannot change a CHECK, so jobs is rebuilt (foreign keys are off
+    // while migrations run).
+    R"sql(
+CREATE TABLE jobs_v3 (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE,
+  kind             TEXT NOT NULL CHECK (kind IN ('requests', 'manifest')),
+  source           TEXT NOT NULL,
+  stage            TEXT NOT NULL CHECK (stage IN ('received', 'validated', 'assembled', 'held', 'running',
+                                                  'merged', 'completed', 'failed', 'cancelled')),
+  endpoint         TEXT,
+  model            TEXT,
+  total            INTEGER NOT NULL DEFAULT 0,
+  succeeded        INTEGER NOT NULL DEFAULT 0,
+  failed           INTEGER NOT NULL DEFAULT 0,
+  error            TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+  created_at       REAL NOT NULL,
+  finished_at      REAL,
+  est_input_tokens  INTEGER NOT NULL DEFAULT 0,  -- heuristic: request bytes / 4
+  est_output_tokens INTEGER NOT NULL DEFAULT 0,  -- the requests' max_tokens caps, where given
+  max_cost          INTEGER,                     -- pico-USD at the batch price; NULL: no limit
+  hold_reason       TEXT,                        -- why it is held (stage 'held')
+  released          INTEGER NOT NULL DEFAULT 0 CHECK (released IN (0, 1)),
+  CHECK ((stage IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
+);
+INSERT INTO jobs_v3 (id, name, kind, source, stage, endpoint, model, total, succeeded, failed, error,
+                     cancel_requested, created_at, finished_at)
+  SELECT id, name, kind, source, stage, endpoint, model, total, succeeded, failed, error,
+         cancel_requested, created_at, finished_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+
+CREATE TABLE ledger (
+  id                INTEGER PRIMARY KEY,
+  job_id            INTEGER NOT NULL REFERENCES jobs(id),
+  chunk_id          INTEGER NOT NULL REFERENCES chunks(id),
+  model             TEXT NOT NULL,             -- as the responses name it
+  booked_at         REAL NOT NULL,
+  day               TEXT NOT NULL,             -- UTC date of booked_at, YYYY-MM-DD
+  requests          INTEGER NOT NULL,
+  prompt_tokens     INTEGER NOT NULL,          -- cached ones included, as the API counts
+  cached_tokens     INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  batch_cost        INTEGER,                   -- pico-USD; NULL: unknown (model not priced)
+  regular_cost      INTEGER,
+  -- one booking per chunk attempt and model: a merge repeated after a crash books nothing twice
+  UNIQUE (chunk_id, model),
+  CHECK ((batch_cost IS NULL) = (regular_cost IS NULL))
+);
+CREATE INDEX ledger_by_day ON ledger (day);
+CREATE INDEX ledger_by_job ON ledger (job_id);
 )sql",
 };
 

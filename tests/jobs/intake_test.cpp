@@ -60,7 +60,7 @@ TEST_F(intake, a_good_file_becomes_an_assembled_job_with_chunks) {
   EXPECT_EQ(chunks[0].requests, 2);
   EXPECT_EQ(chunks[1].requests, 1);
   EXPECT_EQ(chunks[1].stage, "assembled");
-  write_job_json(dirs, job, chunks);
+  write_job_json(dirs, job, chunks, nlohmann::json::object());
   auto doc = json::parse(std::ifstream(dirs.outbox / "reviews" / "job.json"));
   EXPECT_EQ(doc["status"], "queued");
   EXPECT_EQ(doc["counts"]["total"], 3);

@@ -1,0 +1,149 @@
+#include "ledger.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "stage.hpp"
+
+namespace batchd::jobs {
+using nlohmann::json;
+
+std::string utc_day(double unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const store::chunk_row& chunk,
+                                             const std::map<std::string, token_usage>& usage,
+                                             const pricing_table& prices) {
+  std::vector<store::ledger_entry> out;
+  for (const auto& [model, u] : usage) {
+    store::ledger_entry e;
+    e.job_id = job.id;
+    e.chunk_id = chunk.id;
+    // A response without a model name is booked under the job's model.
+    e.model = model.empty() ? job.model.value_or("") : model;
+    e.requests = u.requests;
+    e.prompt_tokens = u.prompt;
+    e.cached_tokens = u.cached;
+    e.completion_tokens = u.completion;
+    if (auto c = prices.cost(e.model, u)) {
+      e.batch_cost = c->batch;
+      e.regular_cost = c->regular;
+    } else if (!prices.find(e.model)) {
+      spdlog::warn("job {}: model {} is not in the pricing table: {} request(s) booked with unknown cost",
+                   job.name, e.model, u.requests);
+    } else {
+      spdlog::warn("job {}: {} result line(s) carried no usage: their cost is booked as unknown", job.name,
+                   u.without_usage);
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+json money_json(const store::ledger_sum& s) {
+  const bool known = s.priced_requests > 0 || s.unpriced_requests == 0;
+  auto usd = [&](picousd v) { return known ? json(format_usd(v)) : json(nullptr); };
+  return {{"requests", s.requests},
+          {"prompt_tokens", s.prompt_tokens},
+          {"cached_tokens", s.cached_tokens},
+          {"completion_tokens", s.completion_tokens},
+          {"batch_usd", usd(s.batch_cost)},
+          {"regular_usd", usd(s.regular_cost)},
+          {"saved_usd", usd(s.regular_cost - s.batch_cost)},
+          // Exact figures for scripts that add up: integer pico-dollars (1e-12 USD).
+          {"batch_pusd", known ? json(s.batch_cost) : json(nullptr)},
+          {"regular_pusd", known ? json(s.regular_cost) : json(nullptr)},
+          {"unpriced_requests", s.unpriced_requests}};
+}
+
+cost_estimate estimate(const store::job_row& job, const pricing_table& prices) {
+  cost_estimate e;
+  e.input_tokens = job.est_input_tokens;
+  e.output_tokens = job.est_output_tokens;
+  if (const auto* p = prices.find(job.model.value_or(""))) {
+    e.regular = e.input_tokens * p->input + e.output_tokens * p->output;
+    e.batch = e.input_tokens * prices.at_batch(p->input) + e.output_tokens * prices.at_batch(p->output);
+  }
+  return e;
+}
+
+std::optional<std::string> hold_reason(const store::job_row& job, const cost_estimate& e, const budget& b,
+                                       picousd committed, const std::string& today) {
+  if (job.released) return std::nullopt;
+  const bool limited = job.max_cost || b.daily;
+  if (!limited) return std::nullopt;
+  if (!e.batch)
+    return "the cost cannot be estimated: model " + job.model.value_or("?") +
+           " is not in the pricing table, and a cost limit applies; add the model to the table "
+           "(and send SIGHUP) or release the job";
+  if (job.max_cost && *e.batch > *job.max_cost)
+    return "estimated $" + format_usd(*e.batch) + " at the batch price is over the job's max_cost_usd $" +
+           format_usd(*job.max_cost) + "; raise the limit or release the job";
+  if (b.daily && committed + *e.batch > *b.daily)
+    return "estimated $" + format_usd(*e.batch) + " would bring the spend of " + today + " (UTC) to $" +
+           format_usd(committed + *e.batch) + ", over the daily budget $" + format_usd(*b.daily) +
+           "; it is sent when the budget allows, or when released";
+  return std::nullopt;
+}
+
+picousd committed_today(store::database& db, const pricing_table& prices, const std::string& today) {
+  store::ledger_query q;
+  q.by = "all";
+  q.since = today;
+  picousd total = 0;
+  for (const auto& s : db.ledger(q)) total += s.batch_cost;
+  // Jobs sent and not yet booked in full count with the rest of their estimate.
+  for (const auto& job : db.jobs_newest_first(100000, 0, {"running", "merged"})) {
+    const auto e = estimate(job, prices);
+    if (!e.batch) continue;
+    store::ledger_query mine;
+    mine.by = "all";
+    mine.job_id = job.id;
+    picousd booked = 0;
+    for (const auto& s : db.ledger(mine)) booked += s.batch_cost;
+    if (*e.batch > booked) total += *e.batch - booked;
+  }
+  return total;
+}
+
+json job_money(store::database& db, const store::job_row& job, const pricing_table& prices) {
+  json out = json::object();
+  store::ledger_query q;
+  q.by = "all";
+  q.job_id = job.id;
+  const auto sums = db.ledger(q);
+  if (sums.empty()) {
+    out["cost"] = nullptr;
+  } else {
+    out["cost"] = money_json(sums.front());
+    json by_model = json::array();
+    q.by = "model";
+    for (const auto& s : db.ledger(q)) {
+      auto m = money_json(s);
+      m["model"] = s.key;
+      by_model.push_back(m);
+    }
+    out["cost"]["by_model"] = by_model;
+  }
+  if (job.total > 0) {
+    const auto e = estimate(job, prices);
+    out["estimate"] = {{"input_tokens", e.input_tokens},
+                       {"output_tokens", e.output_tokens},
+                       {"batch_usd", e.batch ? json(format_usd(*e.batch)) : json(nullptr)},
+                       {"regular_usd", e.regular ? json(format_usd(*e.regular)) : json(nullptr)}};
+  } else {
+    out["estimate"] = nullptr;
+  }
+  out["max_cost_usd"] = job.max_cost ? json(format_usd(*job.max_cost)) : json(nullptr);
+  out["held_reason"] = job.stage == name(job_stage::held) && job.hold_reason ? json(*job.hold_reason) : json(nullptr);
+  return out;
+}
+
+}  // namespace batchd::jobs

@@ -1,0 +1,48 @@
+#include "money.hpp"
+
+#include <limits>
+
+namespace batchd::jobs {
+
+std::optional<std::int64_t> parse_decimal(std::string_view text, int scale) {
+  if (text.empty()) return std::nullopt;
+  std::int64_t whole = 0, frac = 0;
+  int frac_digits = 0;
+  bool seen_dot = false, any_digit = false;
+  constexpr auto max = std::numeric_limits<std::int64_t>::max();
+  for (char ch : text) {
+    if (ch == '.' && !seen_dot) {
+      seen_dot = true;
+      continue;
+    }
+    if (ch < '0' || ch > '9') return std::nullopt;
+    any_digit = true;
+    const int d = ch - '0';
+    if (!seen_dot) {
+      if (whole > (max - d) / 10) return std::nullopt;
+      whole = whole * 10 + d;
+    } else {
+      if (d == 0 && frac_digits >= scale) continue;  // trailing zeros beyond the unit are fine
+      if (++frac_digits > scale) return std::nullopt;
+      frac = frac * 10 + d;
+    }
+  }
+  if (!any_digit) return std::nullopt;
+  std::int64_t unit = 1;
+  for (int i = 0; i < scale; ++i) unit *= 10;
+  for (int i = frac_digits; i < scale; ++i) frac *= 10;
+  if (whole > (max - frac) / unit) return std::nullopt;
+  return whole * unit + frac;
+}
+
+std::string format_usd(picousd amount) {
+  const bool negative = amount < 0;
+  // Magnitude in micro-USD, rounded half away from zero.
+  const std::uint64_t magnitude = negative ? 0 - static_cast<std::uint64_t>(amount) : static_cast<std::uint64_t>(amount);
+  const std::uint64_t micro = (magnitude + 500'000) / 1'000'000;
+  std::string frac = std::to_string(micro % 1'000'000);
+  frac.insert(0, 6 - frac.size(), '0');
+  return (negative && micro > 0 ? "-" : "") + std::to_string(micro / 1'000'000) + "." + frac;
+}
+
+}  // namespace batchd::jobs

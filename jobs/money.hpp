@@ -1,0 +1,30 @@
+#pragma once
+// Money, exactly: integer pico-dollars (1e-12 USD) end to end, never floating
+// point. A price in USD per 1M tokens with up to 6 decimals ($0.075/1M) is a
+// whole number of pico-dollars per token (75,000), so cost = tokens × price
+// is exact. int64 holds up to about $9.2 million. Rounding happens only for
+// display: USD strings with 6 decimals.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace batchd::jobs {
+
+using picousd = std::int64_t;
+
+inline constexpr picousd pico_per_usd = 1'000'000'000'000;
+
+// "12.5" → 12.5 × 10^scale, exactly; nullopt if not a plain non-negative
+// decimal, if it has more than `scale` decimals, or if it would overflow.
+std::optional<std::int64_t> parse_decimal(std::string_view text, int scale);
+
+// A price per 1M tokens ("0.075") → pico-USD per token (75000).
+inline std::optional<picousd> parse_price_per_million(std::string_view usd) { return parse_decimal(usd, 6); }
+// An amount ("12.50") → pico-USD.
+inline std::optional<picousd> parse_usd(std::string_view usd) { return parse_decimal(usd, 12); }
+
+// pico-USD → "0.000038" (6 decimals, half away from zero).
+std::string format_usd(picousd amount);
+
+}  // namespace batchd::jobs
