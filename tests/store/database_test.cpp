@@ -1,4 +1,5 @@
 #include "database.hpp"
+#include "schema.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
@@ -36,7 +37,8 @@ class store : public ::testing::Test {
 TEST_F(store, migrates_once_and_reopens) {
   { database db(file); }
   database db(file);
-  EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), 2);
+  EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), static_cast<int>(migrations.size()));
+  EXPECT_EQ(db.sql().execAndGet("PRAGMA foreign_keys").getInt(), 1) << "on again after migrating";
   EXPECT_EQ(db.sql().execAndGet("PRAGMA journal_mode").getString(), "wal");
 }
 
@@ -148,6 +150,51 @@ TEST_F(store, lists_newest_first_with_a_stage_filter) {
   EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated"}).size(), 1u);
   EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated", "received"}).size(), 5u);
   EXPECT_EQ(db.jobs_by_stage()["received"], 4);
+}
+
+TEST_F(store, books_once_per_chunk_and_model_and_sums_by_key) {
+  database db(file);
+  const auto a = db.insert_job("a", "requests", "/s/a", 0);
+  const auto b = db.insert_job("b", "requests", "/s/b", 0);
+  const auto ca = db.insert_chunk(chunk_for(a, 1), 0);
+  const auto cb = db.insert_chunk(chunk_for(b, 1), 0);
+  ledger_entry e{a, ca, "gpt-4o-mini", 10, 1000, 100, 50, 60, 120};
+  EXPECT_TRUE(db.book(e, 1'764'201'600));  // 2025-11-27
+  EXPECT_FALSE(db.book(e, 1'764'201'600)) << "a repeated merge books nothing";
+  ledger_entry unknown{b, cb, "gpt-9", 5, 10, 0, 10, std::nullopt, std::nullopt};
+  EXPECT_TRUE(db.book(unknown, 1'764'201'600 + 86'400 * 5));  // 2025-12-02
+  auto by_day = db.ledger({"day", std::nullopt, std::nullopt, std::nullopt});
+  ASSERT_EQ(by_day.size(), 2u);
+  EXPECT_EQ(by_day[0].key, "2025-11-27");
+  EXPECT_EQ(by_day[0].batch_cost, 60);
+  EXPECT_EQ(by_day[1].unpriced_requests, 5);
+  EXPECT_EQ(by_day[1].priced_requests, 0);
+  EXPECT_EQ(db.ledger({"month", std::nullopt, std::nullopt, std::nullopt})[1].key, "2025-12");
+  EXPECT_EQ(db.ledger({"job", std::nullopt, std::nullopt, std::nullopt})[0].key, "a");
+  EXPECT_EQ(db.ledger({"model", std::nullopt, std::nullopt, std::nullopt})[1].key, "gpt-9");
+  auto all = db.ledger({"all", std::string("2025-11-28"), std::nullopt, std::nullopt});
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].requests, 5) << "since is inclusive, the 27th is out";
+  EXPECT_TRUE(db.ledger({"all", std::nullopt, std::string("2025-11-27"), std::nullopt}).empty()) << "until is exclusive";
+  EXPECT_EQ(db.ledger({"all", std::nullopt, std::nullopt, b})[0].requests, 5);
+}
+
+TEST_F(store, a_version_two_database_migrates_with_its_jobs) {
+  {
+    SQLite::Database raw(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (std::size_t v = 0; v < 2; ++v) raw.exec(std::string(migrations[v]));
+    raw.exec("PRAGMA user_version = 2");
+    raw.exec("INSERT INTO jobs (name, kind, source, stage, created_at) VALUES ('old', 'requests', '/s', 'running', 1)");
+    raw.exec("INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, updated_at) "
+             "VALUES (1, 1, 1, 'assembled', '/x', 'h', 1, 1, 1, 1)");
+  }
+  database db(file);
+  const auto job = db.job_by_name("old");
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->stage, "running");
+  EXPECT_EQ(db.chunks_of(job->id).size(), 1u);
+  db.move_job(job->id, "running", "held", 2);  // the new stage passes the CHECK
+  EXPECT_EQ(db.job(job->id)->stage, "held");
 }
 
 }  // namespace
