@@ -12,6 +12,7 @@ import urllib.request
 BATCHD = os.environ.get("BATCHD", "build/release/daemon/batchd")
 SIM = os.environ.get("BATCHD_SIM", "build/release/sim/batchd-sim")
 KEY = "sk-daemon-test-0123456789"
+PRICING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "etc", "pricing.json")
 SCALE = "20000"  # 24 h = 4.3 s
 
 
@@ -64,7 +65,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
              os.path.join(root, "state"), "--api-base", sim.base + "/v1", "--api-key-file",
-             os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket],
+             os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
+             "--pricing", PRICING],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self):

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""The cost ledger end to end: what batchd books equals, exactly, the usage
+batchd-sim reports × the pricing table × 0.5; a SIGKILL mid-booking books
+nothing twice; a job over its limit is held and sends nothing; an unknown
+model's cost is unknown, not zero."""
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import unittest
+from fractions import Fraction
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from harness import PRICING, Daemon, Sim, chat, embedding  # noqa: E402
+
+with open(PRICING) as f:
+    PRICES = json.load(f)
+
+
+def price(model, kind):
+    """USD per token as an exact fraction, by the table's own rules (snapshot → family)."""
+    rows = PRICES["models"]
+    row = rows.get(model)
+    if row is None:
+        for suffix_len in (11, 5):
+            if model[:-suffix_len] in rows:
+                row = rows[model[:-suffix_len]]
+                break
+    value = row.get(kind) or (row["input"] if kind == "cached_input" else "0")
+    return Fraction(value) / 1_000_000
+
+
+def expected_pusd(usage_by_model):
+    """Batch cost in pico-dollars, exactly, from the simulator's usage report."""
+    total = Fraction(0)
+    half = Fraction(100 - PRICES["batch_discount_percent"], 100)
+    for model, u in usage_by_model.items():
+        cached = u.get("cached_tokens", 0)
+        total += (u["prompt_tokens"] - cached) * price(model, "input") * half
+        total += cached * price(model, "cached_input") * half
+        total += u.get("completion_tokens", 0) * price(model, "output") * half
+    pico = total * 10**12
+    assert pico.denominator == 1, "prices are whole pico-dollars per token"
+    return int(pico)
+
+
+def get(sock, target):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(f"GET {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    return json.loads(data.partition(b"\r\n\r\n")[2])
+
+
+def post(sock, target, body=b""):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendall(f"POST {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+              .encode() + body)
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(rest)
+
+
+class LedgerTest(unittest.TestCase):
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="batchd-ledger-")
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def test_booked_cost_is_sim_usage_times_price_times_half(self):
+        sim = Sim(faults={"cache_hit_rate": 0.5})  # cached prompt tokens appear in usage
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            lines = [chat(i) for i in range(300)]
+            for l in lines[::2]:  # long prompts (≥ 1024 tokens) are the ones the cache serves
+                l["body"]["messages"][0]["content"] = "context " * 700 + l["body"]["messages"][0]["content"]
+            d.drop("chat.jsonl", lines)
+            d.drop("emb.jsonl", [embedding(i) for i in range(100)])
+            chat_job, emb_job = d.wait_for("chat"), d.wait_for("emb")
+            self.assertEqual((chat_job["status"], emb_job["status"]), ("completed", "completed"))
+            usage = sim.stats()["usage"]["batch"]
+            self.assertGreater(sum(u.get("cached_tokens", 0) for u in usage.values()), 0)
+            ledger = get(d.socket, "/v1/ledger?by=model")
+            self.assertEqual(ledger["total"]["batch_pusd"], expected_pusd(usage))
+            self.assertEqual(ledger["total"]["regular_pusd"], 2 * expected_pusd(usage))
+            for row in ledger["rows"]:
+                u = usage[row["key"]]
+                self.assertEqual((row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]),
+                                 (u["prompt_tokens"], u.get("cached_tokens", 0), u.get("completion_tokens", 0)))
+                self.assertEqual(row["batch_pusd"], expected_pusd({row["key"]: u}))
+            # job.json carries the same figures, per job.
+            jobs_total = chat_job["cost"]["batch_pusd"] + emb_job["cost"]["batch_pusd"]
+            self.assertEqual(jobs_total, expected_pusd(usage))
+            self.assertEqual(Fraction(chat_job["cost"]["saved_usd"]),
+                             round(Fraction(chat_job["cost"]["regular_pusd"] - chat_job["cost"]["batch_pusd"],
+                                            10**12), 6))
+            d.stop()
+        finally:
+            sim.close()
+
+    def test_a_crash_during_booking_books_nothing_twice(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim, crash_at="mid_booking")
+            d.drop("job.jsonl", [chat(i) for i in range(40)])
+            d.proc.wait(60)
+            self.assertEqual(d.proc.returncode, -signal.SIGKILL, "died inside the booking transaction")
+            d.log.close()
+            d = Daemon(d.root, sim)
+            job = d.wait_for("job")
+            self.assertEqual(job["counts"]["succeeded"], 40)
+            usage = sim.stats()["usage"]["batch"]
+            ledger = get(d.socket, "/v1/ledger?by=job")
+            self.assertEqual(ledger["total"]["requests"], 40)
+            self.assertEqual(ledger["total"]["batch_pusd"], expected_pusd(usage))
+            d.stop()
+        finally:
+            sim.close()
+
+    def test_a_job_over_max_cost_is_held_and_sends_nothing(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            d.wait_ready()
+            body = ("\n".join(json.dumps(chat(i)) for i in range(30)) + "\n").encode()
+            status, job = post(d.socket, "/v1/jobs?name=capped.jsonl&max_cost_usd=0.000001", body)
+            self.assertEqual(status, 201, job)
+            deadline = time.time() + 10
+            while job["status"] != "held" and time.time() < deadline:
+                time.sleep(0.02)
+                job = get(d.socket, "/v1/jobs/capped")
+            self.assertEqual(job["status"], "held")
+            self.assertIn("max_cost_usd $0.000001", job["held_reason"])
+            self.assertEqual(d.job("capped")["held_reason"], job["held_reason"], "job.json shows it too")
+            time.sleep(0.5)  # ~3 simulated hours: still nothing sent
+            stats = sim.stats()
+            self.assertFalse([f for f in stats["uploads_by_filename"] if "-capped-" in f], stats["uploads_by_filename"])
+            self.assertEqual(stats["batches_by_metadata"], {} if isinstance(stats["batches_by_metadata"], dict) else [])
+            status, _ = post(d.socket, "/v1/jobs/capped/release")
+            self.assertEqual(status, 202)
+            self.assertEqual(d.wait_for("capped")["status"], "completed")
+            d.stop()
+        finally:
+            sim.close()
+
+    def test_the_daily_budget_holds_and_cancel_ends_a_held_job(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim, config={"daily_budget_usd": "0.000010"})
+            d.drop("big.jsonl", [chat(i) for i in range(50)])
+            deadline = time.time() + 10
+            while (d.job("big") or {}).get("status") != "held" and time.time() < deadline:
+                time.sleep(0.02)
+            job = d.job("big")
+            self.assertEqual(job["status"], "held")
+            self.assertIn("daily budget $0.000010", job["held_reason"])
+            status, _ = post(d.socket, "/v1/jobs/big/cancel")
+            self.assertEqual(status, 202)
+            job = d.wait_for("big")
+            self.assertEqual((job["status"], job["counts"]["failed"]), ("cancelled", 50))
+            with open(os.path.join(d.spool, "outbox", "big", "errors.jsonl")) as f:
+                codes = {json.loads(l)["error"]["code"] for l in f}
+            self.assertEqual(codes, {"cancelled"})
+            self.assertFalse([f for f in sim.stats()["uploads_by_filename"] if "-big-" in f])
+            d.stop()
+        finally:
+            sim.close()
+
+    def test_an_unknown_model_costs_unknown_not_zero(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            lines = [chat(i) for i in range(10)]
+            for l in lines:
+                l["body"]["model"] = "gpt-5-nano"
+            d.drop("new.jsonl", lines)
+            job = d.wait_for("new")
+            self.assertEqual(job["status"], "completed")
+            self.assertIsNone(job["cost"]["batch_usd"])
+            self.assertEqual(job["cost"]["unpriced_requests"], 10)
+            self.assertIsNone(job["estimate"]["batch_usd"])
+            with open(d.log.name) as f:
+                self.assertIn("not in the pricing table", f.read())
+            d.stop()
+        finally:
+            sim.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
