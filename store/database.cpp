@@ -108,7 +108,22 @@ update_sql fields_sql(const chunk_update& f) {
   return u;
 }
 
+// Resets a cached statement when the function using it returns, so no
+// half-read SELECT keeps a read transaction open.
+struct statement_reset {
+  SQLite::Statement& q;
+  ~statement_reset() { q.tryReset(); }
+};
+
 }  // namespace
+
+SQLite::Statement& database::statement(const std::string& sql) {
+  auto& slot = statements_[sql];
+  if (!slot) slot = std::make_unique<SQLite::Statement>(*db_, sql);
+  slot->tryReset();
+  slot->clearBindings();
+  return *slot;
+}
 
 database::database(const std::filesystem::path& file)
     : db_(std::make_unique<SQLite::Database>(file.string(),
@@ -147,7 +162,8 @@ void database::transaction(const std::function<void()>& fn) {
 }
 
 std::string database::free_job_name(const std::string& base) {
-  SQLite::Statement q(*db_, "SELECT 1 FROM jobs WHERE name = ?");
+  auto& q = statement("SELECT 1 FROM jobs WHERE name = ?");
+  const statement_reset reset_after{q};
   for (int n = 1;; ++n) {
     const auto name = n == 1 ? base : base + "-" + std::to_string(n);
     q.reset();
@@ -158,9 +174,9 @@ std::string database::free_job_name(const std::string& base) {
 
 std::int64_t database::insert_job(const std::string& name, const std::string& kind,
                                   const std::string& source, double now) {
-  SQLite::Statement q(*db_,
-                      "INSERT INTO jobs (name, kind, source, stage, created_at) "
+  auto& q = statement("INSERT INTO jobs (name, kind, source, stage, created_at) "
                       "VALUES (?, ?, ?, 'received', ?)");
+  const statement_reset reset_after{q};
   q.bind(1, name);
   q.bind(2, kind);
   q.bind(3, source);
@@ -170,22 +186,25 @@ std::int64_t database::insert_job(const std::string& name, const std::string& ki
 }
 
 std::optional<job_row> database::job(std::int64_t id) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE id = ?");
+  auto& q = statement(std::string("SELECT ") + job_columns + " FROM jobs WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
   return read_job(q);
 }
 
 std::optional<job_row> database::job_by_name(const std::string& name) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE name = ?");
+  auto& q = statement(std::string("SELECT ") + job_columns + " FROM jobs WHERE name = ?");
+  const statement_reset reset_after{q};
   q.bind(1, name);
   if (!q.executeStep()) return std::nullopt;
   return read_job(q);
 }
 
 std::vector<job_row> database::unfinished_jobs() {
-  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns +
+  auto& q = statement(std::string("SELECT ") + job_columns +
                                 " FROM jobs WHERE finished_at IS NULL ORDER BY id");
+  const statement_reset reset_after{q};
   std::vector<job_row> out;
   while (q.executeStep()) out.push_back(read_job(q));
   return out;
@@ -195,9 +214,10 @@ std::vector<job_row> database::jobs_newest_first(std::int64_t limit, std::int64_
                                                  const std::vector<std::string>& stages) {
   std::string in;
   for (std::size_t i = 0; i < stages.size(); ++i) in += (i ? ", ?" : "?") + std::to_string(i + 3);
-  SQLite::Statement q(*db_, std::string("SELECT ") + job_columns + " FROM jobs WHERE (?1 = 0 OR id < ?1)" +
+  auto& q = statement(std::string("SELECT ") + job_columns + " FROM jobs WHERE (?1 = 0 OR id < ?1)" +
                                 (stages.empty() ? "" : " AND stage IN (" + in + ")") +
                                 " ORDER BY id DESC LIMIT ?2");
+  const statement_reset reset_after{q};
   q.bind(1, before_id);
   q.bind(2, limit);
   for (std::size_t i = 0; i < stages.size(); ++i) q.bind(static_cast<int>(i + 3), stages[i]);
@@ -207,16 +227,17 @@ std::vector<job_row> database::jobs_newest_first(std::int64_t limit, std::int64_
 }
 
 std::map<std::string, std::int64_t> database::jobs_by_stage() {
-  SQLite::Statement q(*db_, "SELECT stage, COUNT(*) FROM jobs GROUP BY stage");
+  auto& q = statement("SELECT stage, COUNT(*) FROM jobs GROUP BY stage");
+  const statement_reset reset_after{q};
   std::map<std::string, std::int64_t> out;
   while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   return out;
 }
 
 std::map<std::string, std::int64_t> database::batches_by_status() {
-  SQLite::Statement q(*db_,
-                      "SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks "
+  auto& q = statement("SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks "
                       "WHERE batch_id IS NOT NULL GROUP BY 1");
+  const statement_reset reset_after{q};
   std::map<std::string, std::int64_t> out;
   while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   return out;
@@ -224,10 +245,10 @@ std::map<std::string, std::int64_t> database::batches_by_status() {
 
 bool database::move_job(std::int64_t id, const std::string& from, const std::string& to,
                         double now, const std::optional<std::string>& error) {
-  SQLite::Statement q(*db_,
-                      "UPDATE jobs SET stage = ?1, error = COALESCE(?2, error), "
+  auto& q = statement("UPDATE jobs SET stage = ?1, error = COALESCE(?2, error), "
                       "finished_at = CASE WHEN ?1 IN ('completed', 'failed', 'cancelled') "
                       "THEN ?3 END WHERE id = ?4 AND stage = ?5");
+  const statement_reset reset_after{q};
   q.bind(1, to);
   bind_opt(q, 2, error);
   q.bind(3, now);
@@ -238,7 +259,8 @@ bool database::move_job(std::int64_t id, const std::string& from, const std::str
 
 void database::set_job_request(std::int64_t id, const std::string& endpoint,
                                const std::string& model, std::int64_t total) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET endpoint = ?, model = ?, total = ? WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET endpoint = ?, model = ?, total = ? WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, endpoint);
   q.bind(2, model);
   q.bind(3, total);
@@ -247,7 +269,8 @@ void database::set_job_request(std::int64_t id, const std::string& endpoint,
 }
 
 void database::set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET succeeded = ?, failed = ? WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET succeeded = ?, failed = ? WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, succeeded);
   q.bind(2, failed);
   q.bind(3, id);
@@ -255,13 +278,15 @@ void database::set_job_counts(std::int64_t id, std::int64_t succeeded, std::int6
 }
 
 void database::request_cancel(std::int64_t id) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, id);
   q.exec();
 }
 
 void database::set_job_estimate(std::int64_t id, std::int64_t input_tokens, std::int64_t output_tokens) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET est_input_tokens = ?, est_output_tokens = ? WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET est_input_tokens = ?, est_output_tokens = ? WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, input_tokens);
   q.bind(2, output_tokens);
   q.bind(3, id);
@@ -269,7 +294,8 @@ void database::set_job_estimate(std::int64_t id, std::int64_t input_tokens, std:
 }
 
 void database::set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET max_cost = ? WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET max_cost = ? WHERE id = ?");
+  const statement_reset reset_after{q};
   if (pico_usd) q.bind(1, *pico_usd);
   else q.bind(1);
   q.bind(2, id);
@@ -277,23 +303,25 @@ void database::set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pic
 }
 
 void database::set_hold_reason(std::int64_t id, const std::optional<std::string>& reason) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET hold_reason = ? WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET hold_reason = ? WHERE id = ?");
+  const statement_reset reset_after{q};
   bind_opt(q, 1, reason);
   q.bind(2, id);
   q.exec();
 }
 
 void database::release_job(std::int64_t id) {
-  SQLite::Statement q(*db_, "UPDATE jobs SET released = 1 WHERE id = ?");
+  auto& q = statement("UPDATE jobs SET released = 1 WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, id);
   q.exec();
 }
 
 bool database::book(const ledger_entry& e, double now) {
-  SQLite::Statement q(*db_,
-                      "INSERT OR IGNORE INTO ledger (job_id, chunk_id, model, booked_at, day, requests, "
+  auto& q = statement("INSERT OR IGNORE INTO ledger (job_id, chunk_id, model, booked_at, day, requests, "
                       "prompt_tokens, cached_tokens, completion_tokens, batch_cost, regular_cost) "
                       "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?)");
+  const statement_reset reset_after{q};
   q.bind(1, e.job_id);
   q.bind(2, e.chunk_id);
   q.bind(3, e.model);
@@ -317,18 +345,22 @@ std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
   else if (lq.by == "model") key = "l.model";
   else if (lq.by == "job") key = "j.name";
   else if (lq.by != "all") throw std::invalid_argument("ledger: unknown grouping " + lq.by);
-  SQLite::Statement q(*db_,
-                      "SELECT " + key + ", SUM(l.requests), SUM(l.prompt_tokens), SUM(l.cached_tokens), "
+  // Only the conditions asked for, so SQLite can use the day and job indexes.
+  std::string where;
+  auto add = [&](const char* cond) { where += (where.empty() ? " WHERE " : " AND ") + std::string(cond); };
+  if (lq.since) add("l.day >= :since");
+  if (lq.until) add("l.day < :until");
+  if (lq.job_id) add("l.job_id = :job");
+  auto& q = statement("SELECT " + key + ", SUM(l.requests), SUM(l.prompt_tokens), SUM(l.cached_tokens), "
                       "SUM(l.completion_tokens), COALESCE(SUM(l.batch_cost), 0), COALESCE(SUM(l.regular_cost), 0), "
                       "SUM(CASE WHEN l.batch_cost IS NULL THEN l.requests ELSE 0 END), "
-                      "SUM(CASE WHEN l.batch_cost IS NULL THEN 0 ELSE l.requests END) "
-                      "FROM ledger l JOIN jobs j ON j.id = l.job_id "
-                      "WHERE (?1 IS NULL OR l.day >= ?1) AND (?2 IS NULL OR l.day < ?2) AND (?3 IS NULL OR l.job_id = ?3) "
-                      "GROUP BY 1 ORDER BY 1");
-  bind_opt(q, 1, lq.since);
-  bind_opt(q, 2, lq.until);
-  if (lq.job_id) q.bind(3, *lq.job_id);
-  else q.bind(3);
+                      "SUM(CASE WHEN l.batch_cost IS NULL THEN 0 ELSE l.requests END) FROM ledger l" +
+                          std::string(lq.by == "job" ? " JOIN jobs j ON j.id = l.job_id" : "") + where +
+                          " GROUP BY 1 ORDER BY 1");
+  const statement_reset reset_after{q};
+  if (lq.since) q.bind(":since", *lq.since);
+  if (lq.until) q.bind(":until", *lq.until);
+  if (lq.job_id) q.bind(":job", *lq.job_id);
   std::vector<ledger_sum> out;
   while (q.executeStep()) {
     ledger_sum s;
@@ -347,9 +379,9 @@ std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
 }
 
 std::int64_t database::insert_chunk(const chunk_row& c, double now) {
-  SQLite::Statement q(*db_,
-                      "INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
+  auto& q = statement("INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
                       "bytes, est_tokens, not_before, updated_at, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  const statement_reset reset_after{q};
   q.bind(1, c.job_id);
   q.bind(2, c.idx);
   q.bind(3, c.attempt);
@@ -367,15 +399,17 @@ std::int64_t database::insert_chunk(const chunk_row& c, double now) {
 }
 
 std::optional<chunk_row> database::chunk(std::int64_t id) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + chunk_columns + " FROM chunks WHERE id = ?");
+  auto& q = statement(std::string("SELECT ") + chunk_columns + " FROM chunks WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
   return read_chunk(q);
 }
 
 std::vector<chunk_row> database::chunks_of(std::int64_t job_id) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + chunk_columns +
+  auto& q = statement(std::string("SELECT ") + chunk_columns +
                                 " FROM chunks WHERE job_id = ? ORDER BY idx, attempt");
+  const statement_reset reset_after{q};
   q.bind(1, job_id);
   std::vector<chunk_row> out;
   while (q.executeStep()) out.push_back(read_chunk(q));
@@ -385,8 +419,9 @@ std::vector<chunk_row> database::chunks_of(std::int64_t job_id) {
 bool database::move_chunk(std::int64_t id, const std::string& from, const std::string& to,
                           const chunk_update& fields, double now) {
   auto u = fields_sql(fields);
-  SQLite::Statement q(*db_, "UPDATE chunks SET stage = ?, updated_at = ?" + u.set +
+  auto& q = statement("UPDATE chunks SET stage = ?, updated_at = ?" + u.set +
                                 " WHERE id = ? AND stage = ?");
+  const statement_reset reset_after{q};
   q.bind(1, to);
   q.bind(2, now);
   int i = 3;
@@ -398,7 +433,8 @@ bool database::move_chunk(std::int64_t id, const std::string& from, const std::s
 
 void database::update_chunk(std::int64_t id, const chunk_update& fields, double now) {
   auto u = fields_sql(fields);
-  SQLite::Statement q(*db_, "UPDATE chunks SET updated_at = ?" + u.set + " WHERE id = ?");
+  auto& q = statement("UPDATE chunks SET updated_at = ?" + u.set + " WHERE id = ?");
+  const statement_reset reset_after{q};
   q.bind(1, now);
   int i = 2;
   for (auto& b : u.binds) b(q, i++);
@@ -407,10 +443,10 @@ void database::update_chunk(std::int64_t id, const chunk_update& fields, double 
 }
 
 std::int64_t database::tokens_in_flight(const std::string& model) {
-  SQLite::Statement q(*db_,
-                      "SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
+  auto& q = statement("SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
                       "WHERE j.model = ? AND c.stage IN ('creating', 'polling') "
                       "AND COALESCE(c.batch_status, '') NOT IN ('completed', 'failed', 'expired', 'cancelled')");
+  const statement_reset reset_after{q};
   q.bind(1, model);
   q.executeStep();
   return q.getColumn(0).getInt64();
@@ -418,7 +454,8 @@ std::int64_t database::tokens_in_flight(const std::string& model) {
 
 void database::add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
                          const std::string& message, double now) {
-  SQLite::Statement q(*db_, "INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)");
+  auto& q = statement("INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)");
+  const statement_reset reset_after{q};
   q.bind(1, now);
   bind_opt(q, 2, job_id);
   bind_opt(q, 3, chunk_id);

@@ -17,6 +17,7 @@
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace batchd::store {
@@ -140,7 +141,12 @@ class database {
   SQLite::Database& sql() { return *db_; }
 
  private:
+  // Prepared once, reused: preparing costs more than running most of these.
+  // Returned reset and with no bindings.
+  SQLite::Statement& statement(const std::string& sql);
+
   std::unique_ptr<SQLite::Database> db_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
 }  // namespace batchd::store

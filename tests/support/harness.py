@@ -2,6 +2,7 @@
 and request lines to feed them. Binaries come from $BATCHD and $BATCHD_SIM;
 both run on a scaled clock so a 24-hour batch window passes in seconds.
 """
+import atexit
 import json
 import os
 import signal
@@ -16,6 +17,17 @@ PRICING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "
 SCALE = "20000"  # 24 h = 4.3 s
 
 
+_processes = []  # every process started here, so a failed test leaves none running
+
+
+@atexit.register
+def _kill_leftovers():
+    for p in _processes:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Sim:
     def __init__(self, faults=None, args=()):
         args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", "11", *args]
@@ -23,6 +35,7 @@ class Sim:
             args += ["--faults", json.dumps(faults)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "BATCHD_SIM_API_KEY": KEY})
+        _processes.append(self.proc)
         line = self.proc.stdout.readline()
         self.base = line.strip().rsplit(" ", 1)[1]
 
@@ -68,6 +81,7 @@ class Daemon:
              os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
              "--pricing", PRICING],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        _processes.append(self.proc)
 
     def wait_ready(self):
         deadline = time.time() + 10
