@@ -85,7 +85,8 @@ class Notify(unittest.TestCase):
             env.update(extra_env)
             p = subprocess.Popen([BATCHD, "--api-key-file", key, "--spool", os.path.join(self.root, "s"),
                                   "--state", os.path.join(self.root, "st"), "--api-base", "http://127.0.0.1:9/v1",
-                                  "--socket", os.path.join(self.root, "ctl.sock")],
+                                  "--socket", os.path.join(self.root, "ctl.sock"),
+                                  "--pricing", os.path.join(SOURCE, "etc", "pricing.json")],
                                  env=env, stderr=subprocess.PIPE, text=True)
             line = p.stderr.readline()
             p.terminate()
@@ -94,9 +95,9 @@ class Notify(unittest.TestCase):
             return line
 
         under_systemd = first_line({"JOURNAL_STREAM": "8:1234"})
-        self.assertTrue(under_systemd.startswith("<6>batchd"), under_systemd)
+        self.assertRegex(under_systemd, r"^<6>pricing: ", "an info line, its priority as a prefix, no timestamp")
         plain = first_line({})
-        self.assertRegex(plain, r"^\d{4}-\d\d-\d\dT.* info batchd")
+        self.assertRegex(plain, r"^\d{4}-\d\d-\d\dT.* info pricing: ")
 
 
 class Unit(unittest.TestCase):
@@ -107,7 +108,9 @@ class Unit(unittest.TestCase):
             path = os.path.join(tmp, "batchd.service")
             with open(path, "w") as f:
                 f.write(unit)
-            out = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True)
+            shutil.copy(os.path.join(SOURCE, "systemd", "batchd.socket"), tmp)
+            out = subprocess.run(["systemd-analyze", "verify", path, os.path.join(tmp, "batchd.socket")],
+                                 capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertEqual(out.stderr.strip(), "", out.stderr)
 
@@ -129,7 +132,8 @@ class Package(unittest.TestCase):
             deb = os.path.join(tmp, debs[0])
             root = os.path.join(tmp, "root")
             subprocess.run(["dpkg", "-x", deb, root], check=True)
-            for f in ("usr/bin/batchd", "usr/lib/systemd/system/batchd.service", "usr/lib/sysusers.d/batchd.conf",
+            for f in ("usr/bin/batchd", "usr/bin/batchctl", "usr/lib/systemd/system/batchd.service",
+                      "usr/lib/systemd/system/batchd.socket", "etc/batchd/pricing.json", "usr/lib/sysusers.d/batchd.conf",
                       "usr/lib/tmpfiles.d/batchd.conf", "etc/batchd/batchd.json", "usr/share/doc/batchd/README.md"):
                 self.assertTrue(os.path.isfile(os.path.join(root, f)), f)
             self.assertTrue(os.access(os.path.join(root, "usr/bin/batchd"), os.X_OK))
