@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target batchd batchd-sim >/dev/null
+cmake --build --preset release -j "$(nproc)" --target batchd batchctl batchd-sim >/dev/null
 
 input=${1:-examples/reviews.jsonl}
 work=$(mktemp -d /tmp/batchd-demo-XXXXXX)
@@ -22,7 +22,8 @@ trap 'kill $sim_pid $batchd_pid 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 50); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
 base=$(grep -o 'http://[^ ]*' "$work/sim.out")
 build/release/daemon/batchd --spool "$work/spool" --state "$work/state" --api-base "$base/v1" \
-  --api-key-file "$work/api-key" --time-scale $scale >"$work/batchd.log" 2>&1 &
+  --api-key-file "$work/api-key" --time-scale $scale --socket "$work/batchd.sock" --pricing etc/pricing.json \
+  >"$work/batchd.log" 2>&1 &
 batchd_pid=$!
 echo "batchd-sim at $base; batchd on spool $work/spool (clocks run ${scale}x: a minute in a second)"
 
@@ -51,10 +52,14 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 for r in lines[:3]:
     body = r["response"]["body"]
-    print(f"  {r['custom_id']}: {body['choices'][0]['message']['content']!r}")
-prompt = sum(r["response"]["body"]["usage"]["prompt_tokens"] for r in lines)
-completion = sum(r["response"]["body"]["usage"].get("completion_tokens", 0) for r in lines)
-print(f"used: {prompt} prompt + {completion} completion tokens "
-      "(the cost ledger, which prices them at the batch rate, is the next piece of work)")
+    if "choices" in body:
+        print(f"  {r['custom_id']}: {body['choices'][0]['message']['content']!r}")
 PY
+batchctl() { build/release/daemon/batchctl --socket "$work/batchd.sock" "$@"; }
+echo
+echo "\$ batchctl show $job"
+batchctl show "$job"
+echo
+echo "\$ batchctl ledger --by model    # what it cost at the batch price, and what it saved"
+batchctl ledger --by model
 echo "daemon log: $work/batchd.log; everything is under $work"

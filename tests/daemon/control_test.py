@@ -70,7 +70,7 @@ class ControlTest(unittest.TestCase):
     def call(self, method, target, body=b"", headers=None):
         status, h, text = request(self.d.socket, method, target, body, headers)
         self.assertEqual(h.get("content-type", "").split(";")[0],
-                         "text/plain" if target == "/metrics" else "application/json")
+                         "text/plain" if target == "/metrics" and status == 200 else "application/json")
         return status, (json.loads(text) if "json" in h.get("content-type", "") else text), h
 
     def assert_error(self, got, status, code):
@@ -160,6 +160,42 @@ class ControlTest(unittest.TestCase):
         status, _, body = exchange(self.d.socket, b"HELLO\r\n\r\n")
         self.assertEqual((status, json.loads(body)["error"]["code"]), (400, "bad_request"))
 
+    def test_ledger_release_and_metrics_routes(self):
+        self.assert_error(self.call("GET", "/v1/ledger?by=week"), 400, "invalid_parameter")
+        self.assert_error(self.call("GET", "/v1/ledger?since=yesterday"), 400, "invalid_parameter")
+        self.assert_error(self.call("POST", "/v1/ledger"), 405, "method_not_allowed")
+        self.assert_error(self.call("POST", "/v1/jobs/nosuchjob/release"), 404, "unknown_job")
+        job = self.submit("metered.jsonl", [chat(i) for i in range(5)])["job"]
+        self.wait_status(job, ("completed",))
+        self.assert_error(self.call("POST", f"/v1/jobs/{job}/release"), 409, "not_held")
+        status, ledger, _ = self.call("GET", "/v1/ledger?by=job")
+        self.assertEqual(status, 200)
+        self.assertIn(job, [r["key"] for r in ledger["rows"]])
+        self.assertEqual(json.loads(self.batchctl("--json", "ledger", "--by", "job").stdout), ledger)
+        status, text, _ = self.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        metrics = {}
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                metrics[name] = float(value)
+        self.assertGreaterEqual(metrics['batchd_jobs{status="completed"}'], 1)
+        self.assertGreaterEqual(metrics['batchd_batches{status="completed"}'], 1)
+        self.assertGreaterEqual(metrics['batchd_api_calls_total{route="POST /batches",outcome="2xx"}'], 1)
+        self.assertGreater(metrics["batchd_api_bytes_sent_total"], 0)
+        self.assertGreater(metrics['batchd_cost_usd_total{price="regular"}'],
+                           metrics['batchd_cost_usd_total{price="batch"}'])
+        self.assert_error(self.call("POST", "/metrics"), 405, "method_not_allowed")
+
+    def test_batchctl_exit_status(self):
+        self.assertEqual(self.batchctl("show", "nosuchjob", check=False).returncode, 1)
+        self.assertIn("no job named", self.batchctl("show", "nosuchjob", check=False).stderr)
+        self.assertEqual(self.batchctl("frobnicate", check=False).returncode, 2)
+        self.assertEqual(self.batchctl("ledger", "--by", "week", check=False).returncode, 2)
+        p = subprocess.run([BATCHCTL, "--socket", "/nonexistent.sock", "health"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("cannot connect", p.stderr)
+
     def test_malformed_job_file_is_rejected_with_its_lines(self):
         status, body, _ = self.call("POST", "/v1/jobs?name=broken.jsonl", b'{"custom_id": "a", oops\n')
         self.assertEqual(status, 422)
@@ -243,6 +279,49 @@ class ControlTest(unittest.TestCase):
 
 
 class SocketFileTest(unittest.TestCase):
+    def test_a_socket_passed_by_systemd_is_used(self):
+        root = tempfile.mkdtemp(prefix="batchd-activation-")
+        sim = Sim()
+        try:
+            path = os.path.join(root, "activated.sock")
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(16)
+            key = os.path.join(root, "key")
+            with open(key, "w") as f:
+                f.write("sk-x\n")
+            fd = listener.fileno()
+            # As systemd does: the socket as fd 3, LISTEN_PID naming the daemon itself
+            # (a tiny Python wrapper moves it to 3 and execs, keeping its pid).
+            wrapper = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
+                       "os.environ['LISTEN_FDS'] = '1'; os.execv(sys.argv[2], sys.argv[2:])")
+            p = subprocess.Popen(
+                [sys.executable, "-c", wrapper, str(fd), os.environ.get("BATCHD", "batchd"),
+                 "--spool", os.path.join(root, "spool"), "--state", os.path.join(root, "state"),
+                 "--api-key-file", key, "--api-base", sim.base + "/v1",
+                 "--socket", os.path.join(root, "unused.sock")],
+                pass_fds=(fd,), stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.time() + 10
+                line = ""
+                seen = []
+                while " started: " not in line and time.time() < deadline and p.poll() is None:
+                    line = p.stderr.readline()
+                    seen.append(line)
+                self.assertIn("(from systemd)", line, seen)
+                status, _, body = request(path, "GET", "/v1/health")
+                self.assertEqual((status, json.loads(body)["status"]), (200, "ok"))
+                self.assertFalse(os.path.exists(os.path.join(root, "unused.sock")))
+            finally:
+                p.terminate()
+                p.wait(10)
+                p.stderr.close()
+            self.assertTrue(os.path.exists(path), "systemd's socket file is systemd's to remove")
+            listener.close()
+        finally:
+            sim.close()
+            shutil.rmtree(root, ignore_errors=True)
+
     def test_stale_socket_is_replaced_and_a_live_one_is_not(self):
         root = tempfile.mkdtemp(prefix="batchd-sockfile-")
         sim = Sim()

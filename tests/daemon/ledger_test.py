@@ -178,6 +178,34 @@ class LedgerTest(unittest.TestCase):
         finally:
             sim.close()
 
+    def test_sighup_reloads_the_prices(self):
+        sim = Sim()
+        try:
+            table = os.path.join(self.root, "pricing.json")
+            partial = json.loads(json.dumps(PRICES))
+            del partial["models"]["gpt-4o-mini"]
+            with open(table, "w") as f:
+                json.dump(partial, f)
+            d = Daemon(os.path.join(self.root, "d"), sim, pricing=table)
+            d.drop("before.jsonl", [chat(i) for i in range(5)])
+            self.assertIsNone(d.wait_for("before")["cost"]["batch_usd"], "not in the table yet: unknown")
+            with open(table, "w") as f:
+                json.dump(PRICES, f)
+            d.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                with open(d.log.name) as f:
+                    if "configuration reloaded" in f.read():
+                        break
+                time.sleep(0.02)
+            d.drop("after.jsonl", [chat(i) for i in range(5)])
+            after = d.wait_for("after")
+            self.assertIsNotNone(after["cost"]["batch_usd"])
+            self.assertGreater(after["cost"]["batch_pusd"], 0)
+            d.stop()
+        finally:
+            sim.close()
+
     def test_an_unknown_model_costs_unknown_not_zero(self):
         sim = Sim()
         try:

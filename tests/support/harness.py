@@ -51,7 +51,7 @@ class Sim:
 
 class Daemon:
     def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None, key=KEY,
-                 config=None):
+                 config=None, pricing=PRICING):
         self.root, self.sim = root, sim
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "key"), "w") as f:
@@ -79,7 +79,7 @@ class Daemon:
             [BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
              os.path.join(root, "state"), "--api-base", sim.base + "/v1", "--api-key-file",
              os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
-             "--pricing", PRICING],
+             "--pricing", pricing],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         _processes.append(self.proc)
 
