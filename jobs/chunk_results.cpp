@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "line_reader.hpp"
+#include "manifest_assembly.hpp"
 
 namespace batchd::jobs {
 namespace {
@@ -207,8 +208,13 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
     });
     retry.commit();
   }
-  out.succeeded = results.lines();
-  out.failed = errors.lines();
+  // Counted in inputs: a packed embedding request stands for several.
+  for (const auto& [id, f] : fates) {
+    std::int64_t first = 0, count = 1;
+    if (!parse_pack_id(id, first, count)) count = 1;
+    if (f == fate::succeeded) out.succeeded += count;
+    else if (f == fate::failed) out.failed += count;
+  }
   results.commit();
   errors.commit();
   return out;

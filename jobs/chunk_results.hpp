@@ -27,6 +27,7 @@ struct chunk_outcome_input {
 };
 
 struct chunk_outcome {
+  // In inputs: a packed embedding request (manifest_assembly.hpp) counts its inputs.
   std::int64_t succeeded = 0, failed = 0, retry = 0;
   // Tokens of the succeeded lines, by the model their response names: what
   // the ledger books (failed requests are not billed).

@@ -2,9 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "database.hpp"
+#include "manifest.hpp"
+#include "manifest_assembly.hpp"
 #include "request_file.hpp"
 #include "stage.hpp"
 
@@ -34,7 +38,8 @@ json refusal(const std::string& filename, const std::string& error, const std::s
 }  // namespace
 
 bool is_candidate_name(const std::string& name) {
-  return !name.empty() && name[0] != '.' && !ends_with(name, ".tmp") && !ends_with(name, ".part");
+  return !name.empty() && name[0] != '.' && !ends_with(name, ".tmp") && !ends_with(name, ".part") &&
+         !is_inputs_file_name(name);  // waits for the manifest that names it
 }
 
 std::string job_base_name(const std::string& filename) {
@@ -60,12 +65,9 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
     problem = "the file is " + std::to_string(st.st_size) + " bytes, over the limit of " +
               std::to_string(opt.max_file_bytes);
     fix = "split it into smaller files, or raise max_file_bytes in the configuration";
-  } else if (ends_with(name, ".job.json")) {
-    problem = "manifest jobs (*.job.json) are not supported by this version of batchd";
-    fix = "write the requests as a batch request file (*.jsonl), one request a line";
-  } else if (!ends_with(name, ".jsonl")) {
+  } else if (!ends_with(name, ".jsonl") && !ends_with(name, ".job.json")) {
     problem = "unknown kind of file";
-    fix = "drop a batch request file named *.jsonl";
+    fix = "drop a batch request file (*.jsonl) or a manifest (*.job.json)";
   }
   if (!problem.empty()) {
     const auto doc = refusal(name, problem, fix);
@@ -76,16 +78,73 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   const auto job = db.free_job_name(job_base_name(name));
   const auto dir = dirs.job_dir(job);
   fs::create_directories(dir);
+  const bool is_manifest = ends_with(name, ".job.json");
+  if (is_manifest) {
+    // Its inputs file travels with it (it must be in inbox/ first); a missing
+    // one is reported when the manifest is checked.
+    std::ifstream in(file);
+    const auto j = json::parse(in, nullptr, false);
+    if (j.is_object() && j.contains("inputs_file") && j["inputs_file"].is_string()) {
+      const auto inputs = j["inputs_file"].get<std::string>();
+      if (!inputs.empty() && inputs.find('/') == std::string::npos && is_inputs_file_name(inputs) &&
+          fs::is_regular_file(file.parent_path() / inputs))
+        move_file(file.parent_path() / inputs, dir / inputs);
+    }
+  }
   const auto source = dir / name;
   move_file(file, source);  // a crash after this is healed by adopt_orphans()
-  return db.insert_job(job, "requests", source.string(), now);
+  return db.insert_job(job, is_manifest ? "manifest" : "requests", source.string(), now);
 }
 
 std::optional<json> assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
                                  const intake_options& opt, double now) {
   auto job = db.job(job_id);
   if (!job || job->stage != name(job_stage::received)) return std::nullopt;
-  const fs::path source = job->source;
+  fs::path source = job->source;
+  std::optional<manifest> m;
+  std::int64_t manifest_inputs = 0;
+  if (job->kind == "manifest") {
+    // The daemon writes the request lines, then checks and cuts them like a dropped file.
+    std::vector<manifest_problem> problems;
+    m = load_manifest(source, job->name, problems);
+    assembly_report assembled;
+    const auto dir = source.parent_path();
+    if (m && !m->inputs_file.empty() && !fs::exists(dir / m->inputs_file))
+      problems.push_back({"inputs_file", 0, "the inputs file \"" + m->inputs_file + "\" was not in inbox/ when the manifest arrived",
+                          "drop the inputs file first, then the manifest (both into inbox/)"});
+    if (m && problems.empty()) {
+      assembled = assemble_manifest(*m, m->inputs_file.empty() ? fs::path() : dir / m->inputs_file,
+                                    dir / "requests.jsonl", dir / "ids.txt", opt.limits);
+      problems = assembled.problems;
+      manifest_inputs = assembled.inputs;
+    }
+    if (!problems.empty()) {
+      json errors = json::array();
+      for (const auto& p : problems) {
+        json e = {{"field", p.field}, {"message", p.message}, {"hint", p.hint}};
+        if (p.line > 0) e["line"] = p.line;
+        errors.push_back(e);
+      }
+      const auto count = std::max<std::int64_t>(assembled.problem_lines, static_cast<std::int64_t>(problems.size()));
+      const auto summary = "the manifest has " + std::to_string(count) + " problem" + (count == 1 ? "" : "s");
+      auto doc = refusal(source.filename().string(), summary,
+                         "correct what is listed (line numbers count the inputs from 1) and drop the manifest into "
+                         "inbox/ again");
+      doc["job"] = job->name;
+      doc["errors"] = errors;
+      if (count > static_cast<std::int64_t>(problems.size()))
+        doc["note"] = "only the first " + std::to_string(problems.size()) + " problems are listed";
+      const auto where = reject(dirs, source, doc);
+      if (m && !m->inputs_file.empty() && fs::exists(dir / m->inputs_file))
+        move_file(dir / m->inputs_file, free_path(dirs.rejected, m->inputs_file));  // nothing dropped is lost
+      db.transaction([&] {
+        db.move_job(job_id, "received", "failed", now, summary + " (see " + where.string() + ".error.json)");
+        db.add_event(job_id, std::nullopt, "rejected: " + summary, now);
+      });
+      return doc;
+    }
+    source = dir / "requests.jsonl";
+  }
   auto report = split_request_file(source, {opt.limits, 20});
   if (!report.errors.empty()) {
     json errors = json::array();
@@ -113,6 +172,10 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
     std::int64_t input_tokens = 0;
     for (const auto& c : report.chunks) input_tokens += c.estimated_prompt_tokens;
     db.set_job_estimate(job_id, input_tokens, report.output_token_caps);
+    if (m) {
+      db.set_job_request(job_id, report.endpoint, report.model, manifest_inputs);  // counted in inputs
+      db.set_job_max_cost(job_id, m->max_cost);
+    }
     int idx = 0;
     for (const auto& c : report.chunks) {
       store::chunk_row row;

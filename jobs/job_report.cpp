@@ -87,17 +87,22 @@ void concatenate(const std::vector<fs::path>& parts, const fs::path& target) {
 
 }  // namespace
 
-void publish_results(const spool& dirs, const store::job_row& job,
-                     const std::vector<store::chunk_row>& chunks) {
-  std::vector<fs::path> results, errors;
+result_parts sorted_parts(const spool& dirs, const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
+  result_parts parts;
   for (const auto& c : chunks) {
     if (c.stage != name(chunk_stage::merged) && c.stage != name(chunk_stage::failed) &&
         c.stage != name(chunk_stage::cancelled))
       continue;
     const auto prefix = attempt_prefix(dirs, job, c).string();
-    results.push_back(prefix + ".results.jsonl");
-    errors.push_back(prefix + ".errors.jsonl");
+    parts.results.push_back(prefix + ".results.jsonl");
+    parts.errors.push_back(prefix + ".errors.jsonl");
   }
+  return parts;
+}
+
+void publish_results(const spool& dirs, const store::job_row& job,
+                     const std::vector<store::chunk_row>& chunks) {
+  const auto [results, errors] = sorted_parts(dirs, job, chunks);
   const auto dir = dirs.outbox / job.name;
   fs::create_directories(dir);
   concatenate(results, dir / "results.jsonl");

@@ -27,6 +27,12 @@ void write_job_json(const spool& dirs, const store::job_row& job,
 std::filesystem::path attempt_prefix(const spool& dirs, const store::job_row& job,
                                      const store::chunk_row& chunk);
 
+// Every ended attempt's sorted result and error files, in chunk and attempt order.
+struct result_parts {
+  std::vector<std::filesystem::path> results, errors;
+};
+result_parts sorted_parts(const spool& dirs, const store::job_row& job, const std::vector<store::chunk_row>& chunks);
+
 // Concatenates every merged attempt's results and errors into
 // outbox/<job>/results.jsonl and errors.jsonl.
 void publish_results(const spool& dirs, const store::job_row& job,

@@ -17,6 +17,8 @@
 #include "error.hpp"
 #include "job_report.hpp"
 #include "ledger.hpp"
+#include "manifest.hpp"
+#include "manifest_results.hpp"
 #include "sha256.hpp"
 #include "stage.hpp"
 
@@ -40,11 +42,17 @@ std::string upload_name(const store::job_row& job, const store::chunk_row& c) {
 // The batch's metadata names job, chunk, attempt and try, so a restart can
 // find a batch that was already created.
 std::map<std::string, std::string> batch_metadata(const store::job_row& job, const store::chunk_row& c) {
-  return {{"batchd_job", job.name},
-          {"batchd_job_id", std::to_string(job.id)},
-          {"batchd_chunk", std::to_string(c.idx)},
-          {"batchd_attempt", std::to_string(c.attempt)},
-          {"batchd_try", std::to_string(c.creates)}};
+  std::map<std::string, std::string> md;
+  if (job.kind == "manifest") {  // the user's own metadata first; batchd's keys are reserved
+    std::vector<manifest_problem> problems;
+    if (const auto m = load_manifest(job.source, job.name, problems)) md = m->metadata;
+  }
+  md["batchd_job"] = job.name;
+  md["batchd_job_id"] = std::to_string(job.id);
+  md["batchd_chunk"] = std::to_string(c.idx);
+  md["batchd_attempt"] = std::to_string(c.attempt);
+  md["batchd_try"] = std::to_string(c.creates);
+  return md;
 }
 
 std::string file_sha256(const fs::path& p) {
@@ -289,7 +297,14 @@ void pipeline::finish_job(std::int64_t job_id) {
   auto job = db_.job(job_id);
   if (!job || job->stage != name(job_stage::merged)) return;
   const auto chunks = db_.chunks_of(job_id);
-  publish_results(dirs_, *job, chunks);
+  if (job->kind == "manifest") {
+    std::vector<manifest_problem> problems;
+    const auto m = load_manifest(job->source, job->name, problems);
+    if (!m) throw std::runtime_error("job " + job->name + ": its kept manifest no longer reads");
+    publish_manifest_results(dirs_, *job, chunks, *m, std::filesystem::path(job->source).parent_path() / "ids.txt");
+  } else {
+    publish_results(dirs_, *job, chunks);
+  }
   const auto to = job->cancel_requested ? "cancelled" : "completed";
   db_.transaction([&] {
     db_.move_job(job_id, "merged", to, clock_.now());

@@ -1,0 +1,201 @@
+#include "manifest_results.hpp"
+
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <system_error>
+#include <unordered_map>
+
+#include "job_report.hpp"
+#include "line_reader.hpp"
+#include "manifest_assembly.hpp"
+
+namespace batchd::jobs {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// A result line found in one of the part files, and where its inputs start.
+struct located {
+  std::int64_t first_input = 0;  // 0-based input index (the sort key)
+  std::uint32_t part = 0;
+  std::uint64_t offset = 0;
+  std::uint32_t length = 0;
+};
+
+class output_file {
+ public:
+  explicit output_file(fs::path target) : target_(std::move(target)), temp_(target_.string() + ".tmp") {
+    f_ = std::fopen(temp_.c_str(), "wb");
+    if (!f_) throw std::system_error(errno, std::generic_category(), "create " + temp_.string());
+  }
+  ~output_file() {
+    if (f_) {
+      std::fclose(f_);
+      fs::remove(temp_);
+    }
+  }
+  void line(std::string_view s) {
+    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size() || std::fputc('\n', f_) == EOF)
+      throw std::system_error(errno, std::generic_category(), "write " + temp_.string());
+  }
+  void commit() {
+    if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0 || std::fclose(f_) != 0) {
+      f_ = nullptr;
+      throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
+    }
+    f_ = nullptr;
+    fs::rename(temp_, target_);
+  }
+
+ private:
+  fs::path target_, temp_;
+  std::FILE* f_ = nullptr;
+};
+
+class id_book {
+ public:
+  id_book(const manifest& m, const fs::path& ids_file) : m_(m), file_(ids_file) {}
+
+  // The input index of a 1:1 request's custom_id; -1 if unknown.
+  std::int64_t index_of(const std::string& id) {
+    if (m_.id_field.empty()) {
+      if (id.rfind(m_.id_prefix, 0) != 0) return -1;
+      try {
+        return std::stoll(id.substr(m_.id_prefix.size())) - 1;
+      } catch (const std::exception&) {
+        return -1;
+      }
+    }
+    load();
+    auto it = index_.find(id);
+    return it == index_.end() ? -1 : it->second;
+  }
+
+  const std::string& id_at(std::int64_t index) {
+    if (m_.id_field.empty()) {
+      scratch_ = m_.id_prefix + std::to_string(index + 1);
+      return scratch_;
+    }
+    load();
+    return ids_.at(static_cast<std::size_t>(index));
+  }
+
+ private:
+  void load() {
+    if (loaded_) return;
+    loaded_ = true;
+    std::ifstream in(file_);
+    for (std::string s; std::getline(in, s);) ids_.push_back(s);
+    for (std::size_t i = 0; i < ids_.size(); ++i) index_.emplace(ids_[i], static_cast<std::int64_t>(i));
+  }
+  const manifest& m_;
+  fs::path file_;
+  bool loaded_ = false;
+  std::vector<std::string> ids_;
+  std::unordered_map<std::string, std::int64_t> index_;
+  std::string scratch_;
+};
+
+std::vector<located> locate(const std::vector<fs::path>& parts, id_book& ids, bool packed) {
+  std::vector<located> out;
+  simdjson::dom::parser parser;
+  for (std::uint32_t p = 0; p < parts.size(); ++p) {
+    if (!fs::exists(parts[p])) continue;
+    line_reader reader(parts[p]);
+    std::string_view line;
+    std::uint64_t start = 0;
+    while (reader.next(line)) {
+      located l{0, p, start, static_cast<std::uint32_t>(line.size())};
+      start = reader.position();
+      simdjson::dom::element doc;
+      std::string_view id;
+      if (parser.parse(line.data(), line.size(), false).get(doc) || doc["custom_id"].get(id)) continue;
+      std::int64_t first = 0, count = 0;
+      if (packed && parse_pack_id(id, first, count)) l.first_input = first;
+      else l.first_input = ids.index_of(std::string(id));
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
+  std::string s(length, '\0');
+  if (::pread(fileno(f), s.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length))
+    throw std::system_error(errno, std::generic_category(), "read a result line");
+  return s;
+}
+
+// Writes one output file from its parts.
+void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, const manifest& m, id_book& ids,
+                  bool results) {
+  auto lines = locate(parts, ids, m.packs());
+  if (m.input_order)
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const located& a, const located& b) { return a.first_input < b.first_input; });
+  std::vector<std::FILE*> files;
+  for (const auto& p : parts) files.push_back(fs::exists(p) ? std::fopen(p.c_str(), "rb") : nullptr);
+  output_file out(target);
+  simdjson::dom::parser parser;
+  std::string buf;
+  for (const auto& l : lines) {
+    const auto line = read_at(files[l.part], l.offset, l.length);
+    std::int64_t first = 0, count = 0;
+    simdjson::dom::element doc;
+    std::string_view custom_id;
+    if (!m.packs() || parser.parse(line).get(doc) || doc["custom_id"].get(custom_id) ||
+        !parse_pack_id(custom_id, first, count)) {
+      out.line(line);  // one input, the line as OpenAI sent it
+      continue;
+    }
+    if (results) {
+      // Each embedding of the packed response becomes its input's line.
+      std::string_view model;
+      if (doc.at_pointer("/response/body/model").get(model)) model = m.model;
+      simdjson::dom::array data;
+      if (doc.at_pointer("/response/body/data").get(data)) continue;
+      for (auto item : data) {
+        std::int64_t index = 0;
+        simdjson::dom::element embedding;
+        if (item["index"].get(index) || item["embedding"].get(embedding) || index < 0 || index >= count) continue;
+        buf = json{{"custom_id", ids.id_at(first + index)}, {"model", std::string(model)}}.dump();
+        buf.pop_back();
+        buf += ",\"embedding\":";
+        buf += simdjson::minify(embedding);
+        buf += '}';
+        out.line(buf);
+      }
+    } else {
+      // The request's error, once for each of its inputs.
+      auto error_line = json::parse(line);
+      for (std::int64_t i = 0; i < count; ++i) {
+        error_line["custom_id"] = ids.id_at(first + i);
+        out.line(error_line.dump());
+      }
+    }
+  }
+  for (auto* f : files)
+    if (f) std::fclose(f);
+  out.commit();
+}
+
+}  // namespace
+
+void publish_manifest_results(const spool& dirs, const store::job_row& job,
+                              const std::vector<store::chunk_row>& chunks, const manifest& m, const fs::path& ids) {
+  const auto parts = sorted_parts(dirs, job, chunks);
+  const auto dir = dirs.outbox / job.name;
+  fs::create_directories(dir);
+  id_book book(m, ids);
+  write_sorted(parts.results, dir / "results.jsonl", m, book, true);
+  write_sorted(parts.errors, dir / "errors.jsonl", m, book, false);
+}
+
+}  // namespace batchd::jobs
