@@ -103,6 +103,7 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
   fs::path source = job->source;
   std::optional<manifest> m;
   std::int64_t manifest_inputs = 0;
+  assembly_report manifest_requests;
   if (job->kind == "manifest") {
     // The daemon writes the request lines, then checks and cuts them like a dropped file.
     std::vector<manifest_problem> problems;
@@ -118,6 +119,7 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
       problems = assembled.problems;
       manifest_inputs = assembled.inputs;
     }
+    manifest_requests = assembled;
     if (!problems.empty()) {
       json errors = json::array();
       for (const auto& p : problems) {
@@ -143,9 +145,17 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
       });
       return doc;
     }
-    source = dir / "requests.jsonl";
   }
-  auto report = split_request_file(source, {opt.limits, 20});
+  request_file_report report;
+  if (m) {
+    report.endpoint = m->endpoint;
+    report.model = m->model;
+    report.requests = manifest_requests.requests;
+    report.output_token_caps = manifest_requests.output_token_caps;
+    report.chunks = std::move(manifest_requests.chunks);
+  } else {
+    report = split_request_file(source, {opt.limits, 20});
+  }
   if (!report.errors.empty()) {
     json errors = json::array();
     for (const auto& e : report.errors)

@@ -10,6 +10,7 @@
 
 #include "limits.hpp"
 #include "manifest.hpp"
+#include "request_file.hpp"
 
 namespace batchd::jobs {
 
@@ -17,11 +18,15 @@ struct assembly_report {
   std::vector<manifest_problem> problems;  // the first `max_problems`
   std::int64_t problem_lines = 0;
   std::int64_t inputs = 0, requests = 0;
+  std::int64_t output_token_caps = 0;  // max_tokens-style caps the template sets, summed
+  // The request file cut into chunks within the batch limits, each hashed
+  // as it is written: lines batchd wrote itself need no second reading.
+  std::vector<chunk_file> chunks;
 };
 
 // `inputs_file`: the manifest's inputs file (empty for inline inputs).
 // Writes the request lines to `requests` and every input's custom_id, one a
-// line in input order, to `ids`.
+// line in input order, to `ids`. Chunks are cut as split_request_file cuts.
 assembly_report assemble_manifest(const manifest& m, const std::filesystem::path& inputs_file,
                                   const std::filesystem::path& requests, const std::filesystem::path& ids,
                                   const batch_limits& limits, std::size_t max_problems = 20);
