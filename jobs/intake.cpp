@@ -219,12 +219,22 @@ int adopt_orphans(store::database& db, const spool& dirs, double now) {
     if (!entry.is_directory()) continue;
     const auto job = entry.path().filename().string();
     if (db.job_by_name(job)) continue;
+    // The dropped file: a manifest (its inputs file may lie beside it), else the request file.
+    std::optional<fs::path> source;
+    bool manifest_file = false;
     for (const auto& f : fs::directory_iterator(entry.path())) {
-      if (!f.is_regular_file()) continue;
-      db.insert_job(job, "requests", f.path().string(), now);
-      ++adopted;
-      break;
+      const auto name = f.path().filename().string();
+      if (!f.is_regular_file() || is_inputs_file_name(name)) continue;
+      if (ends_with(name, ".job.json")) {
+        source = f.path();
+        manifest_file = true;
+        break;
+      }
+      if (ends_with(name, ".jsonl")) source = f.path();
     }
+    if (!source) continue;
+    db.insert_job(job, manifest_file ? "manifest" : "requests", source->string(), now);
+    ++adopted;
   }
   return adopted;
 }
