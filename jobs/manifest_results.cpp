@@ -133,9 +133,10 @@ std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
   return s;
 }
 
-// Writes one output file from its parts.
+// Writes one output file from its parts. For results, inputs a packed
+// response left out are added to `missing` as error lines.
 void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, const manifest& m, id_book& ids,
-                  bool results) {
+                  bool results, std::vector<std::string>& missing) {
   auto lines = locate(parts, ids, m.packs());
   if (m.input_order)
     std::stable_sort(lines.begin(), lines.end(),
@@ -159,19 +160,32 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
       // Each embedding of the packed response becomes its input's line.
       std::string_view model;
       if (doc.at_pointer("/response/body/model").get(model)) model = m.model;
+      std::vector<bool> seen(static_cast<std::size_t>(count));
       simdjson::dom::array data;
-      if (doc.at_pointer("/response/body/data").get(data)) continue;
-      for (auto item : data) {
-        std::int64_t index = 0;
-        simdjson::dom::element embedding;
-        if (item["index"].get(index) || item["embedding"].get(embedding) || index < 0 || index >= count) continue;
-        buf = json{{"custom_id", ids.id_at(first + index)}, {"model", std::string(model)}}.dump();
-        buf.pop_back();
-        buf += ",\"embedding\":";
-        buf += simdjson::minify(embedding);
-        buf += '}';
-        out.line(buf);
+      if (!doc.at_pointer("/response/body/data").get(data)) {
+        for (auto item : data) {
+          std::int64_t index = 0;
+          simdjson::dom::element embedding;
+          if (item["index"].get(index) || item["embedding"].get(embedding) || index < 0 || index >= count ||
+              seen[static_cast<std::size_t>(index)])
+            continue;
+          seen[static_cast<std::size_t>(index)] = true;
+          buf = json{{"custom_id", ids.id_at(first + index)}, {"model", std::string(model)}}.dump();
+          buf.pop_back();
+          buf += ",\"embedding\":";
+          buf += simdjson::minify(embedding);
+          buf += '}';
+          out.line(buf);
+        }
       }
+      // No line is lost: an input the response skipped becomes an error.
+      for (std::int64_t i = 0; i < count; ++i)
+        if (!seen[static_cast<std::size_t>(i)])
+          missing.push_back(json{{"custom_id", ids.id_at(first + i)},
+                                 {"response", nullptr},
+                                 {"error", {{"code", "missing_embedding"},
+                                            {"message", "The response to the packed request had no embedding for this input."}}}}
+                                .dump());
     } else {
       // The request's error, once for each of its inputs.
       auto error_line = json::parse(line);
@@ -181,6 +195,8 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
       }
     }
   }
+  if (!results)
+    for (const auto& line : missing) out.line(line);
   for (auto* f : files)
     if (f) std::fclose(f);
   out.commit();
@@ -194,8 +210,9 @@ void publish_manifest_results(const spool& dirs, const store::job_row& job,
   const auto dir = dirs.outbox / job.name;
   fs::create_directories(dir);
   id_book book(m, ids);
-  write_sorted(parts.results, dir / "results.jsonl", m, book, true);
-  write_sorted(parts.errors, dir / "errors.jsonl", m, book, false);
+  std::vector<std::string> missing;
+  write_sorted(parts.results, dir / "results.jsonl", m, book, true, missing);
+  write_sorted(parts.errors, dir / "errors.jsonl", m, book, false, missing);
 }
 
 }  // namespace batchd::jobs
