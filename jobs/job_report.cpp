@@ -11,14 +11,21 @@ namespace batchd::jobs {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string rfc3339(double unix_seconds) {
+namespace {
+
+std::string utc_format(double unix_seconds, const char* format) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
+
+}  // namespace
+
+std::string rfc3339(double unix_seconds) { return utc_format(unix_seconds, "%Y-%m-%dT%H:%M:%SZ"); }
+std::string utc_day(double unix_seconds) { return utc_format(unix_seconds, "%Y-%m-%d"); }
 
 json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks, const json& money) {
   const auto stage = parse_job_stage(job.stage).value_or(job_stage::failed);

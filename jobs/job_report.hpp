@@ -14,6 +14,8 @@ namespace batchd::jobs {
 
 // RFC 3339 in UTC, second precision.
 std::string rfc3339(double unix_seconds);
+// "YYYY-MM-DD" (UTC).
+std::string utc_day(double unix_seconds);
 
 // `money`: the cost, estimate and hold reason (ledger.hpp's job_money).
 nlohmann::json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks,

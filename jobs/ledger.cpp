@@ -2,21 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <ctime>
-
 #include "stage.hpp"
 
 namespace batchd::jobs {
 using nlohmann::json;
-
-std::string utc_day(double unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
 
 std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const store::chunk_row& chunk,
                                              const std::map<std::string, token_usage>& usage,

@@ -56,7 +56,4 @@ picousd committed_today(store::database& db, const pricing_table& prices, const 
 // "held_reason"} (cost null until something is booked).
 nlohmann::json job_money(store::database& db, const store::job_row& job, const pricing_table& prices);
 
-// "YYYY-MM-DD" (UTC) of a unix time.
-std::string utc_day(double unix_seconds);
-
 }  // namespace batchd::jobs

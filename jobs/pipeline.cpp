@@ -119,6 +119,11 @@ awaitable<void> pipeline::sleep(double seconds, std::int64_t job_id) {
   sleepers_.erase(it);
 }
 
+void pipeline::wake(std::int64_t job_id) {
+  auto [first, last] = sleepers_.equal_range(job_id);
+  for (auto it = first; it != last; ++it) it->second->cancel();
+}
+
 bool pipeline::cancel_requested(std::int64_t job_id) {
   const auto job = db_.job(job_id);
   return job && job->cancel_requested;
@@ -134,8 +139,7 @@ bool pipeline::cancel(std::int64_t job_id) {
     });
     spdlog::info("job {}: cancel requested", job->name);
   }
-  auto [first, last] = sleepers_.equal_range(job_id);
-  for (auto it = first; it != last; ++it) it->second->cancel();
+  wake(job_id);
   refresh_job_json(job_id);
   start(job_id);  // no-op when it runs; a job that stopped on an error gets to end now
   return true;
@@ -228,8 +232,7 @@ bool pipeline::release(std::int64_t job_id) {
     db_.add_event(job_id, std::nullopt, "released by the user", clock_.now());
   });
   spdlog::info("job {}: released", job->name);
-  auto [first, last] = sleepers_.equal_range(job_id);
-  for (auto it = first; it != last; ++it) it->second->cancel();
+  wake(job_id);
   start(job_id);
   return true;
 }

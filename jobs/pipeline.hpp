@@ -82,6 +82,7 @@ class pipeline {
   // Sleeps (scaled time); cancel() wakes the sleepers of its job early.
   boost::asio::awaitable<void> sleep(double seconds, std::int64_t job_id = 0);
   bool cancel_requested(std::int64_t job_id);
+  void wake(std::int64_t job_id);  // ends the job's sleeps now
   // With many batches in flight, one list call refreshes them all; poll()
   // then reads the board instead of asking for each batch.
   boost::asio::awaitable<void> refresh_board();

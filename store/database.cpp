@@ -296,8 +296,7 @@ void database::set_job_estimate(std::int64_t id, std::int64_t input_tokens, std:
 void database::set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd) {
   auto& q = statement("UPDATE jobs SET max_cost = ? WHERE id = ?");
   const statement_reset reset_after{q};
-  if (pico_usd) q.bind(1, *pico_usd);
-  else q.bind(1);
+  bind_opt(q, 1, pico_usd);
   q.bind(2, id);
   q.exec();
 }
@@ -331,10 +330,8 @@ bool database::book(const ledger_entry& e, double now) {
   q.bind(7, e.prompt_tokens);
   q.bind(8, e.cached_tokens);
   q.bind(9, e.completion_tokens);
-  if (e.batch_cost) q.bind(10, *e.batch_cost);
-  else q.bind(10);
-  if (e.regular_cost) q.bind(11, *e.regular_cost);
-  else q.bind(11);
+  bind_opt(q, 10, e.batch_cost);
+  bind_opt(q, 11, e.regular_cost);
   return q.exec() == 1;
 }
 

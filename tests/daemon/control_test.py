@@ -14,34 +14,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import Daemon, Sim, chat  # noqa: E402
+from harness import Daemon, Sim, chat, exchange, request  # noqa: E402
 
 BATCHCTL = os.environ.get("BATCHCTL", "build/release/daemon/batchctl")
-
-
-def exchange(path, raw, timeout=10):
-    """Sends raw bytes, returns (status, headers, body) of the one response."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall(raw)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
-    return int(lines[0].split()[1]), headers, body.decode()
-
-
-def request(path, method, target, body=b"", headers=None):
-    h = {"Host": "localhost", "Connection": "close", "Content-Length": str(len(body)), **(headers or {})}
-    raw = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
-    return exchange(path, raw.encode() + body)
 
 
 def jsonl(lines):

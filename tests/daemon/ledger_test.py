@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -15,7 +14,7 @@ import unittest
 from fractions import Fraction
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import PRICING, Daemon, Sim, chat, embedding  # noqa: E402
+from harness import PRICING, Daemon, Sim, chat, embedding, request  # noqa: E402
 
 with open(PRICING) as f:
     PRICES = json.load(f)
@@ -49,27 +48,12 @@ def expected_pusd(usage_by_model):
 
 
 def get(sock, target):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock)
-    s.sendall(f"GET {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n".encode())
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    return json.loads(data.partition(b"\r\n\r\n")[2])
+    return json.loads(request(sock, "GET", target)[2])
 
 
 def post(sock, target, body=b""):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sock)
-    s.sendall(f"POST {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
-              .encode() + body)
-    data = b""
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(rest)
+    status, _, text = request(sock, "POST", target, body)
+    return status, json.loads(text)
 
 
 class LedgerTest(unittest.TestCase):
