@@ -102,6 +102,21 @@ class ControlTest(unittest.TestCase):
         with open(os.path.join(self.d.spool, "outbox", "listed", "results.jsonl")) as f:
             self.assertEqual(len(f.readlines()), 20)
 
+    def test_submit_a_manifest_with_inline_inputs(self):
+        manifest = {"endpoint": "/v1/embeddings", "model": "text-embedding-3-small", "body": {"dimensions": 4},
+                    "inputs": [f"text {i}" for i in range(7)], "custom_id": {"prefix": "s-"}}
+        status, body, _ = self.call("POST", "/v1/jobs?name=sub.job.json", json.dumps(manifest).encode())
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["counts"]["total"], 7, "counted in inputs")
+        done = self.wait_status(body["job"], ("completed", "failed", "cancelled"))
+        self.assertEqual(done["status"], "completed")
+        with open(os.path.join(self.d.spool, "outbox", body["job"], "results.jsonl")) as f:
+            self.assertEqual([json.loads(l)["custom_id"] for l in f], [f"s-{i}" for i in range(1, 8)])
+        status, body, _ = self.call("POST", "/v1/jobs?name=bad.job.json", b'{"endpoint": "/v1/embeddings"}')
+        self.assertEqual((status, body["error"]["code"]), (422, "invalid_job_file"))
+        self.assertIn({"field": "model", "hint": "add it", "message": '"model" is missing'},
+                      body["error"]["details"]["errors"])
+
     def test_pagination_and_filters(self):
         for i in range(3):
             self.submit(f"page{i}.jsonl", [chat(i)])
