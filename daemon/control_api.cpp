@@ -304,12 +304,20 @@ class api {
       return error_response(400, "missing_parameter",
                             "say the job file's name: POST /v1/jobs?name=reviews.jsonl with the content as the body");
     const auto& filename = it->second;
-    if (filename.find('/') != std::string::npos || !jobs::is_candidate_name(filename))
+    if (filename.find('/') != std::string::npos || !jobs::is_candidate_name(filename) ||
+        std::any_of(filename.begin(), filename.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
       return error_response(400, "invalid_parameter",
                             "name must be a plain file name such as reviews.jsonl (no '/', not hidden, not .tmp/.part)");
     // The content becomes a file as if dropped: same checks, same rejected/ on refusal.
     const auto staging = ctx_.dirs.state / "submitted" / std::to_string(std::random_device{}());
     fs::create_directories(staging);
+    struct remove_staging {
+      fs::path dir;
+      ~remove_staging() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+      }
+    } cleanup{staging};
     const auto file = staging / filename;
     {
       std::ofstream out(file, std::ios::binary);
@@ -320,8 +328,6 @@ class api {
     json refused;
     const auto& opt = ctx_.runner.options().intake;
     const auto id = jobs::accept_dropped_file(ctx_.db, ctx_.dirs, file, opt, ctx_.clock.now(), &refused);
-    std::error_code ec;
-    fs::remove_all(staging, ec);
     if (!id) return rejected(refused);
     if (auto problems = jobs::assemble_job(ctx_.db, ctx_.dirs, *id, opt, ctx_.clock.now())) {
       const auto failed = *ctx_.db.job(*id);
@@ -349,6 +355,12 @@ class api {
 };
 
 }  // namespace
+
+std::uint64_t control_body_limit(const std::string& method, const std::string& target,
+                                 const peer_credentials& peer, const std::string& group, std::uint64_t max_submit) {
+  const bool submit = method == "POST" && target.substr(0, target.find('?')) == "/v1/jobs";
+  return submit && may_change(peer, group) ? max_submit : 64 * 1024;
+}
 
 control_handler make_control_api(control_context ctx) {
   return [a = std::make_shared<api>(std::move(ctx))](const control_request& req) { return (*a)(req); };

@@ -2,6 +2,7 @@
 // The control socket's routes (DESIGN.md): health, jobs, submit, cancel,
 // ledger, metrics. Plain data in, plain data out; the server does the HTTP.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -34,5 +35,10 @@ struct control_context {
 };
 
 control_handler make_control_api(control_context ctx);
+
+// How large a body a request may carry: `max_submit` for POST /v1/jobs by a
+// peer that may submit, 64 KiB otherwise (bodies of other routes are small).
+std::uint64_t control_body_limit(const std::string& method, const std::string& target,
+                                 const peer_credentials& peer, const std::string& group, std::uint64_t max_submit);
 
 }  // namespace batchd::daemon

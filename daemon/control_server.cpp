@@ -30,22 +30,44 @@ control_response error_response(int status, const std::string& code, const std::
 namespace {
 
 // Cancels the socket's operations when the deadline passes; the awaited
-// read or write then ends with an error and `expired` says why.
-struct deadline {
-  asio::steady_timer timer;
-  bool expired = false;
+// read or write then ends with an error and expired() says why. The timer's
+// handler may run after the coroutine frame holding this is gone, or after
+// a later arm(): it holds the shared state, checks the generation, and finds
+// no socket once the deadline is destroyed.
+class deadline {
+ public:
+  explicit deadline(local::socket& sock) : state_(std::make_shared<state>()), timer_(sock.get_executor()) {
+    state_->sock = &sock;
+  }
+  ~deadline() { state_->sock = nullptr; }
+  deadline(const deadline&) = delete;
+  deadline& operator=(const deadline&) = delete;
 
-  explicit deadline(local::socket& sock) : timer(sock.get_executor()) {}
-  void arm(local::socket& sock, std::chrono::milliseconds after) {
-    expired = false;
-    timer.expires_after(after);
-    timer.async_wait([this, &sock](const boost::system::error_code& ec) {
-      if (ec) return;
-      expired = true;
-      sock.cancel();
+  void arm(std::chrono::milliseconds after) {
+    state_->expired = false;
+    const auto generation = ++state_->generation;
+    timer_.expires_after(after);
+    timer_.async_wait([st = state_, generation](const boost::system::error_code& ec) {
+      if (ec || generation != st->generation || !st->sock) return;
+      st->expired = true;
+      boost::system::error_code ignored;
+      st->sock->cancel(ignored);
     });
   }
-  void disarm() { timer.cancel(); }
+  void disarm() {
+    ++state_->generation;
+    timer_.cancel();
+  }
+  bool expired() const { return state_->expired; }
+
+ private:
+  struct state {
+    local::socket* sock = nullptr;
+    std::uint64_t generation = 0;
+    bool expired = false;
+  };
+  std::shared_ptr<state> state_;
+  asio::steady_timer timer_;
 };
 
 }  // namespace
@@ -64,7 +86,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     for (;;) {
       auto accepted = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
       auto& [ec, sock] = accepted;
-      if (ec == asio::error::operation_aborted) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
         // Out of descriptors, most likely: wait a moment rather than spin.
         spdlog::warn("control socket: accept: {}", ec.message());
@@ -92,7 +114,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   awaitable<void> refuse(local::socket sock) {
     auto self = shared_from_this();
     deadline d(sock);
-    d.arm(sock, options.request_timeout);
+    d.arm(options.request_timeout);
     co_await send(sock, error_response(503, "too_many_connections",
                                        "the control socket serves " + std::to_string(options.max_connections) +
                                            " connections at once; try again shortly"),
@@ -118,7 +140,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   awaitable<void> drain(local::socket& sock, deadline& d) {
     boost::system::error_code ignored;
     sock.shutdown(local::socket::shutdown_send, ignored);
-    d.arm(sock, std::min<std::chrono::milliseconds>(options.request_timeout, std::chrono::seconds(2)));
+    d.arm(std::min<std::chrono::milliseconds>(options.request_timeout, std::chrono::seconds(2)));
     std::vector<char> sink(64 * 1024);
     for (std::uint64_t dropped = 0; dropped < options.max_body_bytes + (1 << 20);) {
       auto r = co_await sock.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
@@ -138,9 +160,17 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       parser.header_limit(options.max_header_bytes);
       parser.body_limit(options.max_body_bytes);
       // One deadline for the whole request: a client trickling bytes gains nothing.
-      d.arm(sock, options.request_timeout);
+      d.arm(options.request_timeout);
       auto header = co_await http::async_read_header(sock, buffer, parser, asio::as_tuple(use_awaitable));
       auto ec = std::get<0>(header);
+      if (!ec) {
+        auto& h = parser.get();
+        const auto limit = options.body_limit
+                               ? options.body_limit(std::string(h.method_string()), std::string(h.target()), peer)
+                               : options.max_body_bytes;
+        parser.body_limit(limit);
+        if (parser.content_length() && *parser.content_length() > limit) ec = http::error::body_limit;
+      }
       if (!ec) {
         auto& h = parser.get();
         if (h[http::field::expect] == "100-continue") {
@@ -157,7 +187,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       d.disarm();
       if (ec) {
         const bool partial = parser.got_some() || buffer.size() > 0;
-        if (d.expired) {
+        if (d.expired()) {
           // Idle between requests: close quietly. Mid-request: say so.
           if (partial)
             co_await send(sock, error_response(408, "request_timeout",
@@ -175,11 +205,13 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
                                "request headers over " + std::to_string(options.max_header_bytes) + " bytes");
         else if (ec == http::error::body_limit)
           bad = error_response(413, "body_too_large",
-                               "request body over " + std::to_string(options.max_body_bytes) +
-                                   " bytes; drop large job files into the inbox instead");
+                               "the request body is too large for this route: job files of up to " +
+                                   std::to_string(options.max_body_bytes) +
+                                   " bytes may be POSTed to /v1/jobs (by the service's group); larger ones go "
+                                   "into the inbox");
         else
           bad = error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
-        d.arm(sock, options.request_timeout);
+        d.arm(options.request_timeout);
         co_await send(sock, bad, false, 11);
         d.disarm();
         co_await drain(sock, d);
@@ -196,7 +228,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         response = error_response(500, "internal_error", "the request failed inside batchd; see its log");
       }
       const bool keep_alive = req.keep_alive();
-      d.arm(sock, options.request_timeout);
+      d.arm(options.request_timeout);
       const bool sent = co_await send(sock, response, keep_alive, req.version());
       d.disarm();
       if (!sent || !keep_alive) co_return;

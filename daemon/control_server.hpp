@@ -5,6 +5,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "control_http.hpp"
@@ -16,6 +17,10 @@ struct control_server_options {
   std::uint32_t max_header_bytes = 16 * 1024;  // 431 beyond
   std::uint64_t max_body_bytes = 64 << 20;   // 413 beyond (POST /v1/jobs carries a job file)
   std::chrono::milliseconds request_timeout{30'000};  // idle or slow: 408 and close
+  // The body a request may carry, decided from its start line and peer
+  // before the body is read; max_body_bytes when unset.
+  std::function<std::uint64_t(const std::string& method, const std::string& target, const peer_credentials& peer)>
+      body_limit;
 };
 
 class control_server {

@@ -211,7 +211,7 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
   // Counted in inputs: a packed embedding request stands for several.
   for (const auto& [id, f] : fates) {
     std::int64_t first = 0, count = 1;
-    if (!parse_pack_id(id, first, count)) count = 1;
+    if (!in.packed_ids || !parse_pack_id(id, first, count)) count = 1;
     if (f == fate::succeeded) out.succeeded += count;
     else if (f == fate::failed) out.failed += count;
   }

@@ -24,6 +24,7 @@ struct chunk_outcome_input {
   std::string batch_error;     // for a failed batch: why (errors.data[0])
   bool cancelled_by_user = false;
   bool may_retry = true;       // attempts are left
+  bool packed_ids = false;     // a manifest job: batchd-pack-… ids stand for several inputs
 };
 
 struct chunk_outcome {

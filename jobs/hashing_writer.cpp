@@ -91,7 +91,8 @@ void hashing_writer::run() {
       }
     }
     if (any) hashes_.push_back(hash.hex());
-    if (std::fflush(f) != 0 || ::fsync(fileno(f)) != 0 || std::fclose(f) != 0)
+    const bool synced = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    if (std::fclose(f) != 0 || !synced)
       throw std::system_error(errno, std::generic_category(), "close " + path_.string());
   } catch (...) {
     std::lock_guard lock(mu_);

@@ -86,8 +86,9 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
     const auto j = json::parse(in, nullptr, false);
     if (j.is_object() && j.contains("inputs_file") && j["inputs_file"].is_string()) {
       const auto inputs = j["inputs_file"].get<std::string>();
+      // Not through a symlink: it could point at anything this service may read.
       if (!inputs.empty() && inputs.find('/') == std::string::npos && is_inputs_file_name(inputs) &&
-          fs::is_regular_file(file.parent_path() / inputs))
+          fs::symlink_status(file.parent_path() / inputs).type() == fs::file_type::regular)
         move_file(file.parent_path() / inputs, dir / inputs);
     }
   }
@@ -110,8 +111,8 @@ std::optional<json> assemble_job(store::database& db, const spool& dirs, std::in
     m = load_manifest(source, job->name, problems);
     assembly_report assembled;
     const auto dir = source.parent_path();
-    if (m && !m->inputs_file.empty() && !fs::exists(dir / m->inputs_file))
-      problems.push_back({"inputs_file", 0, "the inputs file \"" + m->inputs_file + "\" was not in inbox/ when the manifest arrived",
+    if (m && !m->inputs_file.empty() && fs::symlink_status(dir / m->inputs_file).type() != fs::file_type::regular)
+      problems.push_back({"inputs_file", 0, "the inputs file \"" + m->inputs_file + "\" was not in inbox/ (as a regular file, not a link) when the manifest arrived",
                           "drop the inputs file first, then the manifest (both into inbox/)"});
     if (m && problems.empty()) {
       assembled = assemble_manifest(*m, m->inputs_file.empty() ? fs::path() : dir / m->inputs_file,

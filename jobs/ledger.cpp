@@ -10,13 +10,16 @@ using nlohmann::json;
 std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const store::chunk_row& chunk,
                                              const std::map<std::string, token_usage>& usage,
                                              const pricing_table& prices) {
+  // A response without a model name is booked under the job's model (one
+  // booking per model: the ledger takes one per chunk and model).
+  std::map<std::string, token_usage> by_model;
+  for (const auto& [model, u] : usage) by_model[model.empty() ? job.model.value_or("") : model] += u;
   std::vector<store::ledger_entry> out;
-  for (const auto& [model, u] : usage) {
+  for (const auto& [model, u] : by_model) {
     store::ledger_entry e;
     e.job_id = job.id;
     e.chunk_id = chunk.id;
-    // A response without a model name is booked under the job's model.
-    e.model = model.empty() ? job.model.value_or("") : model;
+    e.model = model;
     e.requests = u.requests;
     e.prompt_tokens = u.prompt;
     e.cached_tokens = u.cached;
@@ -57,8 +60,10 @@ cost_estimate estimate(const store::job_row& job, const pricing_table& prices) {
   e.input_tokens = job.est_input_tokens;
   e.output_tokens = job.est_output_tokens;
   if (const auto* p = prices.find(job.model.value_or(""))) {
-    e.regular = e.input_tokens * p->input + e.output_tokens * p->output;
-    e.batch = e.input_tokens * prices.at_batch(p->input) + e.output_tokens * prices.at_batch(p->output);
+    // Saturating: an absurd max_tokens must read as "too much", never wrap to a small number.
+    e.regular = saturating_add(saturating_mul(e.input_tokens, p->input), saturating_mul(e.output_tokens, p->output));
+    e.batch = saturating_add(saturating_mul(e.input_tokens, prices.at_batch(p->input)),
+                             saturating_mul(e.output_tokens, prices.at_batch(p->output)));
   }
   return e;
 }
@@ -75,9 +80,9 @@ std::optional<std::string> hold_reason(const store::job_row& job, const cost_est
   if (job.max_cost && *e.batch > *job.max_cost)
     return "estimated $" + format_usd(*e.batch) + " at the batch price is over the job's max_cost_usd $" +
            format_usd(*job.max_cost) + "; raise the limit or release the job";
-  if (b.daily && committed + *e.batch > *b.daily)
+  if (b.daily && saturating_add(committed, *e.batch) > *b.daily)
     return "estimated $" + format_usd(*e.batch) + " would bring the spend of " + today + " (UTC) to $" +
-           format_usd(committed + *e.batch) + ", over the daily budget $" + format_usd(*b.daily) +
+           format_usd(saturating_add(committed, *e.batch)) + ", over the daily budget $" + format_usd(*b.daily) +
            "; it is sent when the budget allows, or when released";
   return std::nullopt;
 }
@@ -97,7 +102,7 @@ picousd committed_today(store::database& db, const pricing_table& prices, const 
     mine.job_id = job.id;
     picousd booked = 0;
     for (const auto& s : db.ledger(mine)) booked += s.batch_cost;
-    if (*e.batch > booked) total += *e.batch - booked;
+    if (*e.batch > booked) total = saturating_add(total, *e.batch - booked);
   }
   return total;
 }

@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -89,11 +90,10 @@ class writer {
   }
   void close() {
     flush();
-    if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0 || std::fclose(f_) != 0) {
-      f_ = nullptr;
-      throw std::system_error(errno, std::generic_category(), "close " + path_.string());
-    }
+    const bool synced = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
+    const bool closed = std::fclose(f_) == 0;
     f_ = nullptr;
+    if (!synced || !closed) throw std::system_error(errno, std::generic_category(), "close " + path_.string());
   }
 
  private:
@@ -271,12 +271,12 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
     b += pack_body_head;
     b += pack;
     b += "]}}";
-    finish_line(from, pack_count);  // ≤ 300,000 bytes of text: always within a batch
+    finish_line(from, pack_count);  // sized to fit a batch when the inputs were added
     pack.clear();
     pack_count = 0;
     pack_bytes = 0;
   };
-  std::string id, value, filled;
+  std::string id, value, filled, piece;
   bool first_checked = false;
 
   auto take = [&](const input_item& in) {
@@ -297,6 +297,11 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
       else id = value;  // a number: its JSON text
       if (id.empty()) {
         problem(in.line, "the custom_id field \"" + m.id_field + "\" is empty", "give every input an id");
+        return;
+      }
+      if (std::any_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        problem(in.line, "custom_id \"" + m.id_field + "\" holds a control character (a newline, a tab…)",
+                "use ids of printable characters");
         return;
       }
       if (!seen_ids.insert(id).second) {
@@ -335,19 +340,33 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
                 "split the text into smaller pieces");
         return;
       }
-      // A token is at least one byte, so bytes bound the request's tokens.
+      // A token is at least one byte, so bytes bound the request's tokens. An
+      // input that might pass the per-input limit goes alone: if the API
+      // refuses it, it takes no other input with it.
+      const bool alone = bytes > max_tokens_per_embedding_input;
+      piece.clear();
+      piece += '"';
+      escape_into(piece, text);
+      piece += '"';
+      const auto line_bytes = [&](std::size_t content) {
+        return static_cast<std::int64_t>(line_head.size() + line_mid.size() + pack_body_head.size() + content + 64);
+      };
+      if (line_bytes(piece.size()) > limits.max_bytes) {
+        problem(in.line, "the input is larger than one batch may be", "make it smaller");
+        return;
+      }
       if (pack_count == m.inputs_per_request || pack_bytes + bytes > max_tokens_per_embedding_request ||
-          batch_inputs == limits.max_embedding_inputs)
+          batch_inputs == limits.max_embedding_inputs || line_bytes(pack.size() + 1 + piece.size()) > limits.max_bytes ||
+          alone)
         close_pack();
       if (batch_inputs == limits.max_embedding_inputs) batch_inputs = 0;
       if (pack_count == 0) pack_first = index;
       if (pack_count > 0) pack += ',';
-      pack += '"';
-      escape_into(pack, text);
-      pack += '"';
+      pack += piece;
       ++pack_count;
       ++batch_inputs;
       pack_bytes += bytes;
+      if (alone) close_pack();
     } else {
       filled.clear();
       for (const auto& p : parts) {
@@ -406,7 +425,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         problem(in.line, "the request for this input is larger than one batch may be", "make the input smaller");
         return;
       }
-      r.output_token_caps += output_cap;
+      r.output_token_caps = saturating_add(r.output_token_caps, output_cap);
     }
     ids.buf() += id;
     ids.buf() += '\n';

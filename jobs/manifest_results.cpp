@@ -46,11 +46,10 @@ class output_file {
       throw std::system_error(errno, std::generic_category(), "write " + temp_.string());
   }
   void commit() {
-    if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0 || std::fclose(f_) != 0) {
-      f_ = nullptr;
-      throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
-    }
+    const bool synced = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
+    const bool closed = std::fclose(f_) == 0;
     f_ = nullptr;
+    if (!synced || !closed) throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
     fs::rename(temp_, target_);
   }
 
@@ -141,7 +140,14 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
   if (m.input_order)
     std::stable_sort(lines.begin(), lines.end(),
                      [](const located& a, const located& b) { return a.first_input < b.first_input; });
-  std::vector<std::FILE*> files;
+  struct open_parts {
+    std::vector<std::FILE*> files;
+    ~open_parts() {
+      for (auto* f : files)
+        if (f) std::fclose(f);
+    }
+  } opened;
+  auto& files = opened.files;
   for (const auto& p : parts) files.push_back(fs::exists(p) ? std::fopen(p.c_str(), "rb") : nullptr);
   output_file out(target);
   simdjson::dom::parser parser;
@@ -197,8 +203,6 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
   }
   if (!results)
     for (const auto& line : missing) out.line(line);
-  for (auto* f : files)
-    if (f) std::fclose(f);
   out.commit();
 }
 

@@ -45,4 +45,23 @@ std::string format_usd(picousd amount) {
   return (negative && micro > 0 ? "-" : "") + std::to_string(micro / 1'000'000) + "." + frac;
 }
 
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+
+std::int64_t saturating_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    return (a < 0) != (b < 0) ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+  return r;
+}
+
+std::optional<std::int64_t> checked_mul_add(std::int64_t sum, std::int64_t a, std::int64_t b) {
+  std::int64_t product, r;
+  if (__builtin_mul_overflow(a, b, &product) || __builtin_add_overflow(sum, product, &r)) return std::nullopt;
+  return r;
+}
+
 }  // namespace batchd::jobs

@@ -27,4 +27,11 @@ inline std::optional<picousd> parse_usd(std::string_view usd) { return parse_dec
 // pico-USD → "0.000038" (6 decimals, half away from zero).
 std::string format_usd(picousd amount);
 
+// For estimates built from what users write (max_tokens): past int64 they
+// stick at the largest value, so "too much" never wraps into "cheap".
+std::int64_t saturating_add(std::int64_t a, std::int64_t b);
+std::int64_t saturating_mul(std::int64_t a, std::int64_t b);
+// For bookings, which must be exact or unknown: nullopt on overflow.
+std::optional<std::int64_t> checked_mul_add(std::int64_t sum, std::int64_t a, std::int64_t b);
+
 }  // namespace batchd::jobs

@@ -193,6 +193,7 @@ void pipeline::end_chunk(const store::job_row& job, const store::chunk_row& c, c
   in.batch_error = reason;
   in.cancelled_by_user = to == chunk_stage::cancelled;
   in.may_retry = false;
+  in.packed_ids = job.kind == "manifest";
   const auto prefix = attempt_prefix(dirs_, job, c);
   std::filesystem::create_directories(prefix.parent_path());
   const auto out = sort_chunk_results(in, prefix);
@@ -493,11 +494,16 @@ awaitable<void> pipeline::create(const store::job_row& job, const store::chunk_r
 
 awaitable<void> pipeline::poll(const store::job_row& job, const store::chunk_row& c) {
   in_flight_[*c.batch_id] = c.updated_at;
+  // Unregisters when the poll ends — unless the pipeline is gone already
+  // (the io_context destroys suspended coroutines after it, at shutdown).
   struct leave {
     std::map<std::string, double>& m;
     std::string id;
-    ~leave() { m.erase(id); }
-  } registered{in_flight_, *c.batch_id};
+    std::shared_ptr<bool> alive;
+    ~leave() {
+      if (*alive) m.erase(id);
+    }
+  } registered{in_flight_, *c.batch_id, alive_};
   int quiet_polls = 0;
   double first_miss = 0;  // when the batch first answered 404 or failed to answer
   std::int64_t last_done = -1;
@@ -597,6 +603,7 @@ awaitable<void> pipeline::download_and_sort(const store::job_row& job, const sto
   in.batch_status = c.batch_status.value_or("failed");
   in.batch_error = c.error.value_or("");
   in.cancelled_by_user = cancel_requested(job.id);
+  in.packed_ids = job.kind == "manifest";
   in.may_retry = c.attempt < options_.max_attempts;
   bool download_failed = false;
   try {

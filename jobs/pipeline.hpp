@@ -50,6 +50,7 @@ class pipeline {
  public:
   pipeline(boost::asio::any_io_executor ex, store::database& db, spool dirs, openai::client& api,
            const clock& clk, pipeline_options options);
+  ~pipeline() { *alive_ = false; }
 
   // Starts running a job unless it already runs.
   void start(std::int64_t job_id);
@@ -117,6 +118,7 @@ class pipeline {
   std::map<std::string, std::pair<double, openai::batch>> board_;  // batch id → (when listed, what)
   bool refreshing_ = false;
   std::multimap<std::int64_t, boost::asio::steady_timer*> sleepers_;  // job id → its sleeping timers
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);       // false once destroyed
 };
 
 // "… Limit: 2,000,000 enqueued tokens …" → 2000000.

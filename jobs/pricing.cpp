@@ -43,10 +43,14 @@ std::optional<usage_cost> pricing_table::cost(std::string_view model, const toke
   const auto* p = find(model);
   if (!p || u.without_usage > 0) return std::nullopt;
   const auto uncached = u.prompt - u.cached;
-  usage_cost c;
-  c.regular = uncached * p->input + u.cached * p->cached_input + u.completion * p->output;
-  c.batch = uncached * at_batch(p->input) + u.cached * at_batch(p->cached_input) + u.completion * at_batch(p->output);
-  return c;
+  // Exact or unknown: past int64 (about $9.2 million in one booking) it is not booked as a number.
+  std::optional<std::int64_t> regular = 0, batch = 0;
+  for (const auto& [tokens, price] : {std::pair{uncached, p->input}, {u.cached, p->cached_input}, {u.completion, p->output}}) {
+    if (regular) regular = checked_mul_add(*regular, tokens, price);
+    if (batch) batch = checked_mul_add(*batch, tokens, at_batch(price));
+  }
+  if (!regular || !batch) return std::nullopt;
+  return usage_cost{*regular, *batch};
 }
 
 pricing_table pricing_table::from_json(const nlohmann::json& j, std::vector<std::string>& problems) {

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "line_reader.hpp"
+#include "money.hpp"
 #include "range_hasher.hpp"
 
 namespace batchd::jobs {
@@ -140,7 +141,7 @@ request_file_report split_request_file(const std::filesystem::path& input, const
     std::int64_t cap = 0;
     if (!body["max_completion_tokens"].get(cap) || !body["max_tokens"].get(cap) ||
         !body["max_output_tokens"].get(cap))
-      r.output_token_caps += cap > 0 ? cap : 0;
+      r.output_token_caps = saturating_add(r.output_token_caps, cap > 0 ? cap : 0);
     if (r.lines_with_errors > 0) continue;  // keep checking, stop cutting
     if (current.requests > 0 &&
         (current.requests + 1 > limits.max_requests || current.bytes + bytes > limits.max_bytes ||

@@ -132,6 +132,15 @@ class ManifestTest(unittest.TestCase):
         rejected = os.listdir(os.path.join(self.d.spool, "rejected"))
         self.assertIn("long.txt", rejected, "the inputs file is kept beside its manifest")
 
+        secret = os.path.join(self.d.root, "key")
+        os.symlink(secret, os.path.join(self.d.spool, "inbox", "linked.txt"))
+        self.put("linked.job.json", {"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini",
+                                     "body": {"messages": [{"role": "user", "content": "{{input}}"}]},
+                                     "inputs_file": "linked.txt"})
+        e = self.rejection("linked.job.json")
+        self.assertIn("not a link", e["errors"][0]["message"], "a symlink could point at the API key")
+        self.assertFalse([f for f in self.sim.stats()["uploads_by_filename"] if "-linked-" in f])
+
         self.put("missingfield.inputs.jsonl", '{"text": "a"}\n{"txt": "b"}\n')
         self.put("missingfield.job.json", {"endpoint": "/v1/chat/completions", "model": "gpt-4o-mini",
                                            "body": {"messages": [{"role": "user", "content": "{{text}}"}]},

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "chunk_results.hpp"
@@ -177,6 +178,11 @@ TEST(ledger, holds_over_the_job_limit_or_the_daily_budget) {
   job.released = true;
   EXPECT_FALSE(hold_reason(job, e, b, *parse_usd("100"), "2026-11-27")) << "released jobs go";
   job.released = false;
+  job.est_output_tokens = std::numeric_limits<std::int64_t>::max() / 2;  // an absurd max_tokens
+  const auto huge = estimate(job, t);
+  EXPECT_EQ(*huge.batch, std::numeric_limits<std::int64_t>::max()) << "saturates, never wraps to cheap";
+  EXPECT_TRUE(hold_reason(job, huge, b, 0, "2026-11-27"));
+  job.est_output_tokens = 0;
   job.model = "gpt-9";
   why = hold_reason(job, estimate(job, t), b, 0, "2026-11-27");
   ASSERT_TRUE(why) << "an unknown price under a budget is held, not assumed free";

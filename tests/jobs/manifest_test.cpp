@@ -93,6 +93,22 @@ TEST_F(assembly, embeddings_pack_within_the_request_and_batch_limits) {
   EXPECT_EQ(first, "job-1");
 }
 
+TEST_F(assembly, a_long_input_goes_alone_and_ids_with_control_characters_are_refused) {
+  const auto m = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
+                        {"inputs", {"a", std::string(20'000, 'x'), "b", "c"}}});
+  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {});
+  ASSERT_TRUE(r.problems.empty());
+  std::vector<std::size_t> sizes;
+  for (const auto& l : lines(dir / "req.jsonl")) sizes.push_back(l["body"]["input"].size());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 1, 2})) << "over 8192 bytes it might pass the token limit: alone";
+
+  const auto bad = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
+                          {"inputs", {{{"id", "a\nb"}, {"text", "x"}}}}, {"custom_id", {{"field", "id"}}}});
+  const auto r2 = assemble_manifest(bad, {}, dir / "req2.jsonl", dir / "ids2.txt", {});
+  ASSERT_EQ(r2.problems.size(), 1u);
+  EXPECT_NE(r2.problems[0].message.find("control character"), std::string::npos);
+}
+
 TEST_F(assembly, duplicate_ids_and_empty_inputs_are_reported_with_their_line) {
   std::ofstream(dir / "in.inputs.jsonl") << "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}\n{\"id\":\"b\",\"text\":\"\"}\n";
   const auto m = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
