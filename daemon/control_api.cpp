@@ -143,10 +143,7 @@ class api {
                               "/v1/jobs/{job}/release, /v1/ledger, /metrics");
   }
 
-  std::optional<store::job_row> find_job(const std::string& name) {
-    if (auto j = ctx_.db.job_by_name(name)) return j;
-    return std::nullopt;
-  }
+  std::optional<store::job_row> find_job(const std::string& name) { return ctx_.db.job_by_name(name); }
 
   static control_response unknown_job(const std::string& name) {
     return error_response(404, "unknown_job", "no job named '" + name + "'; `batchctl jobs` lists them");
@@ -165,10 +162,7 @@ class api {
   }
 
   control_response health() {
-    json by_status = json::object();
-    for (auto s : {"queued", "held", "running", "completed", "failed", "cancelled"}) by_status[s] = 0;
-    for (const auto& [stage, n] : ctx_.db.jobs_by_stage())
-      if (auto st = jobs::parse_job_stage(stage)) by_status[std::string(jobs::public_status(*st))] = by_status[std::string(jobs::public_status(*st))].get<std::int64_t>() + n;
+    const json by_status = jobs_by_public_status(ctx_.db);
     const auto& st = ctx_.api.stats();
     json reachable = nullptr;  // unknown until a call was made
     if (st.last_answer) reachable = !st.last_network_error || *st.last_network_error < *st.last_answer;

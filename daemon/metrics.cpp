@@ -43,15 +43,19 @@ class exposition {
 
 }  // namespace
 
-std::string render_metrics(const control_context& ctx) {
-  exposition m;
-  m.family("batchd_jobs", "gauge", "Jobs by status.");
+std::map<std::string, std::int64_t> jobs_by_public_status(store::database& db) {
   std::map<std::string, std::int64_t> by_status;
   for (int i = 0; i <= static_cast<int>(jobs::job_stage::cancelled); ++i)
     by_status[std::string(jobs::public_status(static_cast<jobs::job_stage>(i)))] = 0;
-  for (const auto& [stage, n] : ctx.db.jobs_by_stage())
+  for (const auto& [stage, n] : db.jobs_by_stage())
     if (auto st = jobs::parse_job_stage(stage)) by_status[std::string(jobs::public_status(*st))] += n;
-  for (const auto& [status, n] : by_status)
+  return by_status;
+}
+
+std::string render_metrics(const control_context& ctx) {
+  exposition m;
+  m.family("batchd_jobs", "gauge", "Jobs by status.");
+  for (const auto& [status, n] : jobs_by_public_status(ctx.db))
     m.sample("batchd_jobs", "status=\"" + label(status) + "\"", static_cast<std::uint64_t>(n));
 
   m.family("batchd_batches", "gauge", "OpenAI batches by their last known status.");
