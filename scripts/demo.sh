@@ -3,7 +3,9 @@
 # starts batchd-sim (the local stand-in for the OpenAI API) and batchd on a
 # temporary spool, both on a clock running 60x, drops a sample job into the
 # inbox, shows it move through its states, and prints where the results are
-# and what was used. Usage: scripts/demo.sh [FILE.jsonl]
+# and what was used; then a manifest job: 20,000 texts to embed, packed into
+# a few requests by batchd, followed with `batchctl watch`, and the ledger.
+# Usage: scripts/demo.sh [FILE.jsonl]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -59,6 +61,22 @@ batchctl() { build/release/daemon/batchctl --socket "$work/batchd.sock" "$@"; }
 echo
 echo "\$ batchctl show $job"
 batchctl show "$job"
+
+echo
+echo "A manifest job: 20,000 texts to embed (texts.txt), one manifest (texts.job.json):"
+python3 -c 'import sys
+for i in range(20000): print(f"headline {i}: markets move as the quarter closes")' >"$work/spool/inbox/.texts.tmp"
+mv "$work/spool/inbox/.texts.tmp" "$work/spool/inbox/texts.txt"
+manifest='{"endpoint": "/v1/embeddings", "model": "text-embedding-3-small", "body": {"dimensions": 4},
+ "inputs_file": "texts.txt", "custom_id": {"prefix": "h-"}}'
+echo "  $manifest"
+printf '%s\n' "$manifest" >"$work/spool/inbox/.texts.job.tmp"
+mv "$work/spool/inbox/.texts.job.tmp" "$work/spool/inbox/texts.job.json"
+for _ in $(seq 100); do batchctl show texts >/dev/null 2>&1 && break; sleep 0.1; done
+echo "\$ batchctl watch texts"
+batchctl watch texts --interval 0.2 || true
+echo "$(python3 -c 'import json, sys; print(sum(b["request_counts"]["total"] for b in json.load(open(sys.argv[1]))["batches"]))' "$work/spool/outbox/texts/job.json") requests carried the 20,000 inputs; results.jsonl has $(wc -l <"$work/spool/outbox/texts/results.jsonl") lines, the first:"
+head -1 "$work/spool/outbox/texts/results.jsonl"
 echo
 echo "\$ batchctl ledger --by model    # what it cost at the batch price, and what it saved"
 batchctl ledger --by model
