@@ -168,7 +168,7 @@ std::string bar_line(const json& j, int width) {
   return str(j, "job") + " [" + std::string(static_cast<std::size_t>(filled), '#') +
          std::string(static_cast<std::size_t>(width - filled), '.') + "] " + std::to_string(done) + "/" +
          std::to_string(total) + " " + std::to_string(pct) + "%  " + str(j, "status") + "  batches: " +
-         batches_text(j);
+         batches_text(j) + (str(j, "status") == "held" ? "  (" + str(j, "held_reason") + ")" : "");
 }
 
 int cmd_watch(options o, const std::string& job, double interval) {
