@@ -3,6 +3,9 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <vector>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -37,22 +40,31 @@ asio::awaitable<void> rescan_loop(fs::path inbox, file_handler on_file,
   }
 }
 
+// The events in `data`. Each header is copied out, not cast in place: the
+// buffer lives in a coroutine frame, where GCC does not honour alignas (UBSan
+// caught a misaligned read), and a flexible array member may not live there.
+void handle_events(const char* data, std::size_t n, const fs::path& inbox, const file_handler& on_file) {
+  for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
+    inotify_event ev;
+    std::memcpy(&ev, data + at, sizeof ev);
+    const char* name_at = data + at + sizeof(inotify_event);
+    at += sizeof(inotify_event) + ev.len;
+    if (ev.mask & IN_Q_OVERFLOW) {
+      scan(inbox, on_file);  // events were lost: look at everything
+      continue;
+    }
+    if (ev.len == 0) continue;
+    const std::string name(name_at, ::strnlen(name_at, ev.len));
+    if (jobs::is_candidate_name(name)) on_file(inbox / name);
+  }
+}
+
 asio::awaitable<void> event_loop(asio::posix::stream_descriptor stream, fs::path inbox,
                                  file_handler on_file) {
-  alignas(inotify_event) char buf[64 * 1024];
+  std::vector<char> buf(64 * 1024);
   for (;;) {
     const auto n = co_await stream.async_read_some(asio::buffer(buf), asio::use_awaitable);
-    for (std::size_t at = 0; at < n;) {
-      const auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
-      at += sizeof(inotify_event) + ev->len;
-      if (ev->mask & IN_Q_OVERFLOW) {
-        scan(inbox, on_file);  // events were lost: look at everything
-        continue;
-      }
-      if (ev->len == 0) continue;
-      const std::string name(ev->name);
-      if (jobs::is_candidate_name(name)) on_file(inbox / name);
-    }
+    handle_events(buf.data(), n, inbox, on_file);
   }
 }
 
