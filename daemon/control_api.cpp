@@ -201,10 +201,8 @@ class api {
     }
     std::vector<std::string> stages;
     if (auto it = t.query.find("status"); it != t.query.end()) {
-      for (int i = 0; i <= static_cast<int>(jobs::job_stage::cancelled); ++i) {
-        const auto st = static_cast<jobs::job_stage>(i);
+      for (const auto st : jobs::all_job_stages)
         if (jobs::public_status(st) == it->second) stages.emplace_back(jobs::name(st));
-      }
       if (stages.empty())
         return error_response(400, "invalid_parameter",
                               "status must be one of queued, held, running, completed, failed, cancelled");
@@ -344,12 +342,13 @@ class api {
     return r;
   }
 
+  // The envelope, with the .error.json content as its details.
   static control_response rejected(const json& report) {
-    auto r = error_response(422, "invalid_job_file", report.value("error", "the job file was refused"));
-    auto body = json::parse(r.body);
-    body["error"]["details"] = report;
-    r.body = body.dump() + "\n";
-    return r;
+    return json_response({{"error",
+                           {{"code", "invalid_job_file"},
+                            {"message", report.value("error", "the job file was refused")},
+                            {"details", report}}}},
+                         422);
   }
 
   control_context ctx_;

@@ -114,12 +114,20 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   awaitable<void> refuse(local::socket sock) {
     auto self = shared_from_this();
     deadline d(sock);
+    co_await send_within(sock, d,
+                         error_response(503, "too_many_connections",
+                                        "the control socket serves " + std::to_string(options.max_connections) +
+                                            " connections at once; try again shortly"),
+                         false, 11);
+  }
+
+  // Sends under the request deadline: a client that does not read is dropped.
+  awaitable<bool> send_within(local::socket& sock, deadline& d, const control_response& r, bool keep_alive,
+                              unsigned version) {
     d.arm(options.request_timeout);
-    co_await send(sock, error_response(503, "too_many_connections",
-                                       "the control socket serves " + std::to_string(options.max_connections) +
-                                           " connections at once; try again shortly"),
-                  false, 11);
+    const bool sent = co_await send(sock, r, keep_alive, version);
     d.disarm();
+    co_return sent;
   }
 
   static awaitable<bool> send(local::socket& sock, const control_response& r, bool keep_alive, unsigned version) {
@@ -158,7 +166,6 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(options.max_header_bytes);
-      parser.body_limit(options.max_body_bytes);
       // One deadline for the whole request: a client trickling bytes gains nothing.
       d.arm(options.request_timeout);
       auto header = co_await http::async_read_header(sock, buffer, parser, asio::as_tuple(use_awaitable));
@@ -190,10 +197,11 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         if (d.expired()) {
           // Idle between requests: close quietly. Mid-request: say so.
           if (partial)
-            co_await send(sock, error_response(408, "request_timeout",
-                                               "the request did not arrive within " +
-                                                   std::to_string(options.request_timeout.count()) + " ms"),
-                          false, 11);
+            co_await send_within(sock, d,
+                                 error_response(408, "request_timeout",
+                                                "the request did not arrive within " +
+                                                    std::to_string(options.request_timeout.count()) + " ms"),
+                                 false, 11);
           co_return;
         }
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -211,9 +219,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
                                    "into the inbox");
         else
           bad = error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
-        d.arm(options.request_timeout);
-        co_await send(sock, bad, false, 11);
-        d.disarm();
+        co_await send_within(sock, d, bad, false, 11);
         co_await drain(sock, d);
         co_return;
       }
@@ -228,9 +234,7 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         response = error_response(500, "internal_error", "the request failed inside batchd; see its log");
       }
       const bool keep_alive = req.keep_alive();
-      d.arm(options.request_timeout);
-      const bool sent = co_await send(sock, response, keep_alive, req.version());
-      d.disarm();
+      const bool sent = co_await send_within(sock, d, response, keep_alive, req.version());
       if (!sent || !keep_alive) co_return;
     }
   }

@@ -45,8 +45,7 @@ class exposition {
 
 std::map<std::string, std::int64_t> jobs_by_public_status(store::database& db) {
   std::map<std::string, std::int64_t> by_status;
-  for (int i = 0; i <= static_cast<int>(jobs::job_stage::cancelled); ++i)
-    by_status[std::string(jobs::public_status(static_cast<jobs::job_stage>(i)))] = 0;
+  for (const auto st : jobs::all_job_stages) by_status[std::string(jobs::public_status(st))] = 0;
   for (const auto& [stage, n] : db.jobs_by_stage())
     if (auto st = jobs::parse_job_stage(stage)) by_status[std::string(jobs::public_status(*st))] += n;
   return by_status;

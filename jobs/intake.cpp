@@ -9,6 +9,7 @@
 #include "database.hpp"
 #include "manifest.hpp"
 #include "manifest_assembly.hpp"
+#include "money.hpp"
 #include "request_file.hpp"
 #include "stage.hpp"
 
@@ -17,10 +18,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Moves `file` to rejected/ unchanged, with `<file>.error.json` beside it.
 fs::path reject(const spool& dirs, const fs::path& file, const json& report) {
@@ -38,7 +35,7 @@ json refusal(const std::string& filename, const std::string& error, const std::s
 }  // namespace
 
 bool is_candidate_name(const std::string& name) {
-  return !name.empty() && name[0] != '.' && !ends_with(name, ".tmp") && !ends_with(name, ".part") &&
+  return !name.empty() && name[0] != '.' && !name.ends_with(".tmp") && !name.ends_with(".part") &&
          !is_inputs_file_name(name);  // waits for the manifest that names it
 }
 
@@ -65,7 +62,7 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
     problem = "the file is " + std::to_string(st.st_size) + " bytes, over the limit of " +
               std::to_string(opt.max_file_bytes);
     fix = "split it into smaller files, or raise max_file_bytes in the configuration";
-  } else if (!ends_with(name, ".jsonl") && !ends_with(name, ".job.json")) {
+  } else if (!name.ends_with(".jsonl") && !name.ends_with(".job.json")) {
     problem = "unknown kind of file";
     fix = "drop a batch request file (*.jsonl) or a manifest (*.job.json)";
   }
@@ -78,7 +75,7 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   const auto job = db.free_job_name(job_base_name(name));
   const auto dir = dirs.job_dir(job);
   fs::create_directories(dir);
-  const bool is_manifest = ends_with(name, ".job.json");
+  const bool is_manifest = name.ends_with(".job.json");
   if (is_manifest) {
     // Its inputs file travels with it (it must be in inbox/ first); a missing
     // one is reported when the manifest is checked.
@@ -97,96 +94,112 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   return db.insert_job(job, is_manifest ? "manifest" : "requests", source.string(), now);
 }
 
+namespace {
+
+// Refuses a received job: its file (and any companions, such as a manifest's
+// inputs) into rejected/ with `doc` as <file>.error.json; the job fails.
+json reject_job(store::database& db, const spool& dirs, const store::job_row& job, json doc, json errors,
+                std::int64_t problems, const std::vector<fs::path>& companions, double now) {
+  doc["job"] = job.name;
+  if (problems > static_cast<std::int64_t>(errors.size()))
+    doc["note"] = "only the first " + std::to_string(errors.size()) + " are listed";
+  doc["errors"] = std::move(errors);
+  const auto where = reject(dirs, job.source, doc);
+  for (const auto& f : companions)
+    if (fs::exists(f)) move_file(f, free_path(dirs.rejected, f.filename().string()));  // nothing dropped is lost
+  const std::string summary = doc["error"];
+  db.transaction([&] {
+    db.move_job(job.id, "received", "failed", now, summary + " (see " + where.string() + ".error.json)");
+    db.add_event(job.id, std::nullopt, "rejected: " + summary, now);
+  });
+  return doc;
+}
+
+// A manifest's requests, written by batchd, or what is wrong with it.
+struct manifest_requests {
+  std::optional<manifest> m;
+  std::vector<manifest_problem> problems;
+  std::int64_t problem_count = 0;
+  assembly_report assembled;
+};
+
+manifest_requests write_manifest_requests(const store::job_row& job, const intake_options& opt) {
+  manifest_requests r;
+  const fs::path source = job.source;
+  const auto dir = source.parent_path();
+  r.m = load_manifest(source, job.name, r.problems);
+  if (r.m && !r.m->inputs_file.empty() && fs::symlink_status(dir / r.m->inputs_file).type() != fs::file_type::regular)
+    r.problems.push_back({"inputs_file", 0,
+                          "the inputs file \"" + r.m->inputs_file +
+                              "\" was not in inbox/ (as a regular file, not a link) when the manifest arrived",
+                          "drop the inputs file first, then the manifest (both into inbox/)"});
+  if (r.m && r.problems.empty()) {
+    r.assembled = assemble_manifest(*r.m, r.m->inputs_file.empty() ? fs::path() : dir / r.m->inputs_file,
+                                    dir / "requests.jsonl", dir / "ids.txt", opt.limits);
+    r.problems = std::move(r.assembled.problems);
+  }
+  r.problem_count = std::max<std::int64_t>(r.assembled.problem_lines, static_cast<std::int64_t>(r.problems.size()));
+  return r;
+}
+
+}  // namespace
+
 std::optional<json> assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
                                  const intake_options& opt, double now) {
   auto job = db.job(job_id);
   if (!job || job->stage != name(job_stage::received)) return std::nullopt;
-  fs::path source = job->source;
-  std::optional<manifest> m;
-  std::int64_t manifest_inputs = 0;
-  assembly_report manifest_requests;
+  const fs::path source = job->source;
+  request_file_report report;
+  std::int64_t total = 0;  // what job.json counts: requests, or a manifest's inputs
+  std::optional<picousd> max_cost;
   if (job->kind == "manifest") {
-    // The daemon writes the request lines, then checks and cuts them like a dropped file.
-    std::vector<manifest_problem> problems;
-    m = load_manifest(source, job->name, problems);
-    assembly_report assembled;
-    const auto dir = source.parent_path();
-    if (m && !m->inputs_file.empty() && fs::symlink_status(dir / m->inputs_file).type() != fs::file_type::regular)
-      problems.push_back({"inputs_file", 0, "the inputs file \"" + m->inputs_file + "\" was not in inbox/ (as a regular file, not a link) when the manifest arrived",
-                          "drop the inputs file first, then the manifest (both into inbox/)"});
-    if (m && problems.empty()) {
-      assembled = assemble_manifest(*m, m->inputs_file.empty() ? fs::path() : dir / m->inputs_file,
-                                    dir / "requests.jsonl", dir / "ids.txt", opt.limits);
-      problems = assembled.problems;
-      manifest_inputs = assembled.inputs;
-    }
-    manifest_requests = assembled;
-    if (!problems.empty()) {
+    auto w = write_manifest_requests(*job, opt);
+    if (!w.problems.empty()) {
       json errors = json::array();
-      for (const auto& p : problems) {
+      for (const auto& p : w.problems) {
         json e = {{"field", p.field}, {"message", p.message}, {"hint", p.hint}};
         if (p.line > 0) e["line"] = p.line;
         errors.push_back(e);
       }
-      const auto count = std::max<std::int64_t>(assembled.problem_lines, static_cast<std::int64_t>(problems.size()));
-      const auto summary = "the manifest has " + std::to_string(count) + " problem" + (count == 1 ? "" : "s");
-      auto doc = refusal(source.filename().string(), summary,
-                         "correct what is listed (line numbers count the inputs from 1) and drop the manifest into "
-                         "inbox/ again");
-      doc["job"] = job->name;
-      doc["errors"] = errors;
-      if (count > static_cast<std::int64_t>(problems.size()))
-        doc["note"] = "only the first " + std::to_string(problems.size()) + " problems are listed";
-      const auto where = reject(dirs, source, doc);
-      if (m && !m->inputs_file.empty() && fs::exists(dir / m->inputs_file))
-        move_file(dir / m->inputs_file, free_path(dirs.rejected, m->inputs_file));  // nothing dropped is lost
-      db.transaction([&] {
-        db.move_job(job_id, "received", "failed", now, summary + " (see " + where.string() + ".error.json)");
-        db.add_event(job_id, std::nullopt, "rejected: " + summary, now);
-      });
-      return doc;
+      const auto summary = "the manifest has " + std::to_string(w.problem_count) + " problem" +
+                           (w.problem_count == 1 ? "" : "s");
+      std::vector<fs::path> companions;
+      if (w.m && !w.m->inputs_file.empty()) companions.push_back(source.parent_path() / w.m->inputs_file);
+      return reject_job(db, dirs, *job,
+                        refusal(source.filename().string(), summary,
+                                "correct what is listed (line numbers count the inputs from 1) and drop the "
+                                "manifest into inbox/ again"),
+                        std::move(errors), w.problem_count, companions, now);
     }
-  }
-  request_file_report report;
-  if (m) {
-    report.endpoint = m->endpoint;
-    report.model = m->model;
-    report.requests = manifest_requests.requests;
-    report.output_token_caps = manifest_requests.output_token_caps;
-    report.chunks = std::move(manifest_requests.chunks);
+    report.endpoint = w.m->endpoint;
+    report.model = w.m->model;
+    report.requests = w.assembled.requests;
+    report.output_token_caps = w.assembled.output_token_caps;
+    report.chunks = std::move(w.assembled.chunks);
+    total = w.assembled.inputs;
+    max_cost = w.m->max_cost;
   } else {
     report = split_request_file(source, {opt.limits, 20});
-  }
-  if (!report.errors.empty()) {
-    json errors = json::array();
-    for (const auto& e : report.errors)
-      errors.push_back({{"line", e.line}, {"message", e.message}, {"hint", e.hint}});
-    const auto summary = std::to_string(report.lines_with_errors) + " line" +
-                         (report.lines_with_errors == 1 ? " is" : "s are") + " not valid";
-    auto doc = refusal(source.filename().string(), summary,
-                       "correct the lines listed (line numbers count from 1) and drop the file into "
-                       "inbox/ again");
-    doc["job"] = job->name;
-    doc["lines_with_errors"] = report.lines_with_errors;
-    doc["errors"] = errors;
-    if (report.lines_with_errors > static_cast<std::int64_t>(report.errors.size()))
-      doc["note"] = "only the first " + std::to_string(report.errors.size()) + " errors are listed";
-    const auto where = reject(dirs, source, doc);
-    db.transaction([&] {
-      db.move_job(job_id, "received", "failed", now, summary + " (see " + where.string() + ".error.json)");
-      db.add_event(job_id, std::nullopt, "rejected: " + summary, now);
-    });
-    return doc;
+    if (!report.errors.empty()) {
+      json errors = json::array();
+      for (const auto& e : report.errors)
+        errors.push_back({{"line", e.line}, {"message", e.message}, {"hint", e.hint}});
+      const auto summary = std::to_string(report.lines_with_errors) + " line" +
+                           (report.lines_with_errors == 1 ? " is" : "s are") + " not valid";
+      auto doc = refusal(source.filename().string(), summary,
+                         "correct the lines listed (line numbers count from 1) and drop the file into "
+                         "inbox/ again");
+      doc["lines_with_errors"] = report.lines_with_errors;
+      return reject_job(db, dirs, *job, std::move(doc), std::move(errors), report.lines_with_errors, {}, now);
+    }
+    total = report.requests;
   }
   db.transaction([&] {
-    db.set_job_request(job_id, report.endpoint, report.model, report.requests);
+    db.set_job_request(job_id, report.endpoint, report.model, total);
     std::int64_t input_tokens = 0;
     for (const auto& c : report.chunks) input_tokens += c.estimated_prompt_tokens;
     db.set_job_estimate(job_id, input_tokens, report.output_token_caps);
-    if (m) {
-      db.set_job_request(job_id, report.endpoint, report.model, manifest_inputs);  // counted in inputs
-      db.set_job_max_cost(job_id, m->max_cost);
-    }
+    if (max_cost) db.set_job_max_cost(job_id, max_cost);
     int idx = 0;
     for (const auto& c : report.chunks) {
       store::chunk_row row;
@@ -226,12 +239,12 @@ int adopt_orphans(store::database& db, const spool& dirs, double now) {
     for (const auto& f : fs::directory_iterator(entry.path())) {
       const auto name = f.path().filename().string();
       if (!f.is_regular_file() || is_inputs_file_name(name)) continue;
-      if (ends_with(name, ".job.json")) {
+      if (name.ends_with(".job.json")) {
         source = f.path();
         manifest_file = true;
         break;
       }
-      if (ends_with(name, ".jsonl")) source = f.path();
+      if (name.ends_with(".jsonl")) source = f.path();
     }
     if (!source) continue;
     db.insert_job(job, manifest_file ? "manifest" : "requests", source->string(), now);

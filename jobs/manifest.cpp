@@ -29,10 +29,6 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::optional<std::string> closest_name(const std::string& word, const std::vector<std::string>& known) {
@@ -49,7 +45,7 @@ std::optional<std::string> closest_name(const std::string& word, const std::vect
 }
 
 bool is_inputs_file_name(const std::string& f) {
-  return ends_with(f, ".txt") || ends_with(f, ".inputs.jsonl");
+  return f.ends_with(".txt") || f.ends_with(".inputs.jsonl");
 }
 
 std::optional<manifest> parse_manifest(const json& j, const std::string& job, std::vector<manifest_problem>& problems) {

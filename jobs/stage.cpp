@@ -18,6 +18,8 @@ std::optional<E> parse(std::string_view s, const std::array<const char*, N>& nam
   return std::nullopt;
 }
 
+static_assert(std::size(all_job_stages) == job_names.size(), "all_job_stages lists every stage");
+
 }  // namespace
 
 std::string_view name(job_stage s) { return job_names[static_cast<std::size_t>(s)]; }

@@ -21,6 +21,9 @@
 namespace batchd::jobs {
 
 enum class job_stage { received, validated, assembled, held, running, merged, completed, failed, cancelled };
+inline constexpr job_stage all_job_stages[] = {job_stage::received,  job_stage::validated, job_stage::assembled,
+                                               job_stage::held,      job_stage::running,   job_stage::merged,
+                                               job_stage::completed, job_stage::failed,    job_stage::cancelled};
 enum class chunk_stage {
   assembled, uploading, uploaded, creating, polling, downloading, merged, failed, cancelled
 };
