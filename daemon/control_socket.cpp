@@ -74,6 +74,7 @@ void clear_stale(const std::filesystem::path& path) {
   if (!S_ISSOCK(st.st_mode))
     throw std::runtime_error("control socket path " + path.string() + " exists and is not a socket; not touching it");
   const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) throw failure("socket");
   const auto addr = address_of(path);
   const bool live = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   const int why = errno;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -31,8 +33,8 @@ std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const s
       spdlog::warn("job {}: model {} is not in the pricing table: {} request(s) booked with unknown cost",
                    job.name, e.model, u.requests);
     } else {
-      spdlog::warn("job {}: {} result line(s) carried no usage: their cost is booked as unknown", job.name,
-                   u.without_usage);
+      spdlog::warn("job {}: model {}: {} result line(s) without usage, or a cost past int64: booked as unknown",
+                   job.name, e.model, u.without_usage);
     }
     out.push_back(std::move(e));
   }
@@ -94,36 +96,32 @@ picousd committed_today(store::database& db, const pricing_table& prices, const 
   picousd total = 0;
   for (const auto& s : db.ledger(q)) total += s.batch_cost;
   // Jobs sent and not yet booked in full count with the rest of their estimate.
-  for (const auto& job : db.jobs_newest_first(100000, 0, {"running", "merged"})) {
+  const auto running = db.jobs_newest_first(std::numeric_limits<std::int64_t>::max(), 0, {"running", "merged"});
+  if (running.empty()) return total;
+  std::map<std::string, picousd> booked;  // by job name, all days
+  for (const auto& s : db.ledger({"job", std::nullopt, std::nullopt, std::nullopt})) booked[s.key] = s.batch_cost;
+  for (const auto& job : running) {
     const auto e = estimate(job, prices);
-    if (!e.batch) continue;
-    store::ledger_query mine;
-    mine.by = "all";
-    mine.job_id = job.id;
-    picousd booked = 0;
-    for (const auto& s : db.ledger(mine)) booked += s.batch_cost;
-    if (*e.batch > booked) total = saturating_add(total, *e.batch - booked);
+    if (e.batch && *e.batch > booked[job.name]) total = saturating_add(total, *e.batch - booked[job.name]);
   }
   return total;
 }
 
 json job_money(store::database& db, const store::job_row& job, const pricing_table& prices) {
   json out = json::object();
-  store::ledger_query q;
-  q.by = "all";
-  q.job_id = job.id;
-  const auto sums = db.ledger(q);
-  if (sums.empty()) {
+  const auto models = db.ledger({"model", std::nullopt, std::nullopt, job.id});
+  if (models.empty()) {
     out["cost"] = nullptr;
   } else {
-    out["cost"] = money_json(sums.front());
+    store::ledger_sum total;
     json by_model = json::array();
-    q.by = "model";
-    for (const auto& s : db.ledger(q)) {
+    for (const auto& s : models) {
+      total += s;
       auto m = money_json(s);
       m["model"] = s.key;
       by_model.push_back(m);
     }
+    out["cost"] = money_json(total);
     out["cost"]["by_model"] = by_model;
   }
   if (job.total > 0) {

@@ -251,11 +251,11 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
     if (r.problems.size() < max_problems) r.problems.push_back({"body", 0, std::move(message), std::move(hint)});
   };
   if (m.packs() && parts.size() > 1)
-    body_problem( "the body template of an embeddings manifest has a {{placeholder}}; the inputs are the texts to embed",
-            "remove the placeholders; for object inputs name the text's field in \"input_field\"");
+    body_problem("the body template of an embeddings manifest has a {{placeholder}}; the inputs are the texts to embed",
+                 "remove the placeholders; for object inputs name the text's field in \"input_field\"");
   if (!m.packs() && parts.size() == 1)
     body_problem("the body template uses no input: every request would be the same",
-            "put {{input}} (text inputs) or {{field}} (object inputs) where each input goes, e.g. in a message's content");
+                 "put {{input}} (text inputs) or {{field}} (object inputs) where each input goes, e.g. in a message's content");
 
   std::unordered_set<std::string> seen_ids;
   // Packing state.
@@ -277,6 +277,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
     pack_bytes = 0;
   };
   std::string id, value, filled, piece;
+  simdjson::dom::parser value_parser;  // reads a field's JSON text back (ids, texts of object inputs)
   bool first_checked = false;
 
   auto take = [&](const input_item& in) {
@@ -290,10 +291,9 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         problem(in.line, "the input has no \"" + m.id_field + "\" field for its custom_id", "add it, or use a custom_id prefix");
         return;
       }
-      simdjson::dom::parser p;
       simdjson::dom::element v;
       std::string_view s;
-      if (!p.parse(value).get(v) && !v.get(s)) id = s;
+      if (!value_parser.parse(value).get(v) && !v.get(s)) id = s;
       else id = value;  // a number: its JSON text
       if (id.empty()) {
         problem(in.line, "the custom_id field \"" + m.id_field + "\" is empty", "give every input an id");
@@ -317,10 +317,9 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
                   "add it, or name the text's field in \"input_field\"");
           return;
         }
-        simdjson::dom::parser p;
         simdjson::dom::element v;
         std::string_view s;
-        if (p.parse(value).get(v) || v.get(s)) {
+        if (value_parser.parse(value).get(v) || v.get(s)) {
           problem(in.line, "\"" + m.input_field + "\" is not a string", "the text to embed must be a string");
           return;
         }

@@ -1,8 +1,27 @@
 #include "error.hpp"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 namespace batchd::openai {
+namespace {
+
+// An error message may quote the key back (OpenAI masks all but a few
+// characters; a stand-in might not): every "sk-…" word is cut to "sk-…", so
+// no part of a key reaches logs, SQLite, job.json or the control socket.
+std::string redact_keys(std::string text) {
+  for (std::size_t at = text.find("sk-"); at != std::string::npos; at = text.find("sk-", at + 4)) {
+    std::size_t end = at + 3;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '-' ||
+                                 text[end] == '_' || text[end] == '*' || text[end] == '.'))
+      ++end;
+    while (end > at + 3 && text[end - 1] == '.') --end;  // a sentence's full stop stays
+    text.replace(at, end - at, "sk-…");
+  }
+  return text;
+}
+
+}  // namespace
 
 api_error::api_error(kind k, int status, std::string what)
     : std::runtime_error(std::move(what)), kind_(k), status_(status) {}
@@ -18,10 +37,10 @@ api_error api_error::from_response(int status, const std::string& body, std::str
     };
     type = text("type");
     code = text("code");
-    message = text("message");
+    message = redact_keys(text("message"));
     if (e.contains("param") && e["param"].is_string()) param = e["param"].get<std::string>();
   } else {
-    message = body.substr(0, 200);
+    message = redact_keys(body.substr(0, 200));
   }
   std::string what = "HTTP " + std::to_string(status);
   if (!code.empty()) what += " " + code;

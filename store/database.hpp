@@ -51,6 +51,18 @@ struct ledger_sum {
   std::int64_t batch_cost = 0, regular_cost = 0;  // of the priced bookings
   std::int64_t unpriced_requests = 0;             // requests whose cost is unknown
   std::int64_t priced_requests = 0;
+
+  ledger_sum& operator+=(const ledger_sum& o) {
+    requests += o.requests;
+    prompt_tokens += o.prompt_tokens;
+    cached_tokens += o.cached_tokens;
+    completion_tokens += o.completion_tokens;
+    batch_cost += o.batch_cost;
+    regular_cost += o.regular_cost;
+    unpriced_requests += o.unpriced_requests;
+    priced_requests += o.priced_requests;
+    return *this;
+  }
 };
 
 struct ledger_query {

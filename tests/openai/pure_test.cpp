@@ -47,6 +47,19 @@ TEST(error, classification) {
   EXPECT_NE(std::string(e.what()).find("req_1"), std::string::npos);
 }
 
+TEST(error, no_part_of_a_key_survives_in_the_message) {
+  const auto body = nlohmann::json{{"error",
+                                    {{"message", "Incorrect API key provided: sk-pro*******wxyz. Or sk-live-ABC_123 in full."},
+                                     {"type", "invalid_request_error"},
+                                     {"param", nullptr},
+                                     {"code", "invalid_api_key"}}}}
+                        .dump();
+  const auto e = api_error::from_response(401, body, "r");
+  EXPECT_EQ(e.message(), "Incorrect API key provided: sk-…. Or sk-… in full.");
+  EXPECT_EQ(std::string(e.what()).find("wxyz"), std::string::npos);
+  EXPECT_EQ(std::string(api_error::from_response(500, "oops sk-secret123", "").what()).find("secret"), std::string::npos);
+}
+
 TEST(rate_limiter, spaces_requests_after_the_burst) {
   rate_limiter r(10, 2);
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
