@@ -13,8 +13,6 @@ namespace batchd::jobs {
 
 using picousd = std::int64_t;
 
-inline constexpr picousd pico_per_usd = 1'000'000'000'000;
-
 // "12.5" → 12.5 × 10^scale, exactly; nullopt if not a plain non-negative
 // decimal, if it has more than `scale` decimals, or if it would overflow.
 std::optional<std::int64_t> parse_decimal(std::string_view text, int scale);

@@ -80,7 +80,6 @@ struct client::impl {
   transport wire;
   rate_limiter limiter;
   std::mt19937_64 rng{std::random_device{}()};
-  std::uint64_t sent = 0, retried = 0;
   call_stats stats;
 
   void count(const http_call& call, const http_reply& reply, const std::optional<api_error>& error) {
@@ -109,7 +108,6 @@ struct client::impl {
   awaitable<http_reply> call(http_call call, bool may_repeat) {
     for (int attempt = 0;; ++attempt) {
       co_await limiter.acquire();
-      ++sent;
       const auto started = std::chrono::steady_clock::now();
       std::optional<api_error> error;
       http_reply reply;
@@ -136,7 +134,6 @@ struct client::impl {
       if (auto server = server_delay(reply.retry_after_ms, reply.retry_after);
           server && *server <= config.retry.max_server_delay)
         delay = *server;
-      ++retried;
       ++stats.retries;
       spdlog::info("openai: {} {} failed ({}); retry {} in {} ms", call.method, call.target,
                    error->what(), attempt + 1, delay.count());
@@ -156,8 +153,6 @@ client::client(asio::any_io_executor ex, client_config config)
     : impl_(std::make_unique<impl>(std::move(ex), std::move(config))) {}
 client::~client() = default;
 
-std::uint64_t client::requests_sent() const { return impl_->sent; }
-std::uint64_t client::retries() const { return impl_->retried; }
 const call_stats& client::stats() const { return impl_->stats; }
 
 awaitable<file_object> client::upload_file(std::filesystem::path path, std::string filename,

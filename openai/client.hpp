@@ -87,10 +87,7 @@ class client {
       std::function<bool(const batch&)> keep_going = {});
   boost::asio::awaitable<batch> cancel_batch(std::string id);
 
-  // Requests sent (including retries) and retries made, for metrics and tests.
-  std::uint64_t requests_sent() const;
-  std::uint64_t retries() const;
-  // What every call did, for /metrics and /v1/health.
+  // What every call did (retries included), for /metrics and /v1/health.
   const call_stats& stats() const;
 
  private:
