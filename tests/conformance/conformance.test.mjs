@@ -1,5 +1,6 @@
 // The official openai npm SDK drives batchd-sim, and every JSON body the
-// simulator sends is checked against the schema ../shared/openai/openapi.yaml
+// simulator sends is checked against the schema spec/openapi.yaml (a copy of
+// ../shared/openai/openapi.yaml, so a bare clone of this repository can run it)
 // gives for that route, method and status. If the simulator renames a field,
 // changes a type or a status, the SDK or the schema check fails here.
 //
@@ -19,7 +20,7 @@ import YAML from 'yaml';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const simBinary = process.env.BATCHD_SIM ?? path.join(here, '../../build/release/sim/batchd-sim');
-const specPath = process.env.OPENAI_SPEC ?? path.join(here, '../../../shared/openai/openapi.yaml');
+const specPath = process.env.OPENAI_SPEC ?? path.join(here, 'spec/openapi.yaml');
 const apiKey = 'sk-conformance-test-key';
 
 // ---- the spec as a validator ------------------------------------------------
