@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "manifest.hpp"
 #include "money.hpp"
 
 namespace batchd::daemon {
@@ -13,29 +14,62 @@ namespace {
 
 using nlohmann::json;
 
-// Applies the keys of a JSON config file; unknown keys are problems (a typo
-// silently ignored is a setting silently lost).
-void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
-  auto take = [&](const json& obj, const char* key, auto& field) {
-    if (!obj.contains(key)) return;
-    try {
-      using T = std::decay_t<decltype(field)>;
-      if constexpr (std::is_same_v<T, std::filesystem::path>) field = obj[key].get<std::string>();
-      else field = obj[key].get<T>();
-    } catch (const json::exception&) {
-      problems.push_back(std::string("config: '") + key + "' has the wrong type");
+// Reads one object of the config file. Every key it does not take is a
+// problem named with its path ("pipeline.max_atempts"): a typo silently
+// ignored is a setting silently lost.
+class section {
+ public:
+  section(const json& obj, std::string path, std::vector<std::string>& problems)
+      : obj_(obj), path_(std::move(path)), problems_(problems) {}
+  ~section() {
+    for (const auto& [k, _] : obj_.items()) {
+      if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
+      auto p = "config: unknown key '" + name(k) + "'";
+      if (const auto near = jobs::closest_name(k, known_)) p += "; did you mean '" + name(*near) + "'?";
+      problems_.push_back(p);
     }
-  };
-  static const std::vector<std::string> top = {"spool", "state", "socket", "time_scale", "log_level", "api", "pipeline", "control", "pricing",
-                                                "daily_budget_usd"};
-  for (const auto& [k, _] : j.items())
-    if (std::find(top.begin(), top.end(), k) == top.end()) problems.push_back("config: unknown key '" + k + "'");
-  take(j, "spool", c.spool);
-  take(j, "state", c.state);
-  take(j, "socket", c.socket);
-  take(j, "time_scale", c.time_scale);
-  take(j, "log_level", c.log_level);
-  take(j, "pricing", c.pricing);
+  }
+  template <class T>
+  void take(const char* key, T& field) {
+    known_.emplace_back(key);
+    if (!obj_.contains(key)) return;
+    try {
+      if constexpr (std::is_same_v<T, std::filesystem::path>) field = obj_[key].template get<std::string>();
+      else field = obj_[key].template get<T>();
+    } catch (const json::exception&) {
+      problems_.push_back("config: '" + name(key) + "' has the wrong type");
+    }
+  }
+  // A nested object: its keys are checked by the returned section.
+  std::optional<section> sub(const char* key) {
+    known_.emplace_back(key);
+    if (!obj_.contains(key)) return std::nullopt;
+    if (!obj_[key].is_object()) {
+      problems_.push_back("config: '" + name(key) + "' must be an object");
+      return std::nullopt;
+    }
+    return std::optional<section>(std::in_place, obj_[key], name(key), problems_);
+  }
+  void known(const char* key) { known_.emplace_back(key); }
+  const json& obj() const { return obj_; }
+
+ private:
+  std::string name(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const json& obj_;
+  std::string path_;
+  std::vector<std::string>& problems_;
+  std::vector<std::string> known_;
+};
+
+void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
+  section top(j, "", problems);
+  top.take("spool", c.spool);
+  top.take("state", c.state);
+  top.take("socket", c.socket);
+  top.take("time_scale", c.time_scale);
+  top.take("log_level", c.log_level);
+  top.take("pricing", c.pricing);
+  top.known("daily_budget_usd");
   if (j.contains("daily_budget_usd")) {
     // A number is read from its decimal text, never through a double's arithmetic.
     const auto& v = j["daily_budget_usd"];
@@ -43,41 +77,43 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     else if (v.is_number()) c.daily_budget_usd = v.dump();
     else if (!v.is_null()) problems.push_back("config: 'daily_budget_usd' must be a decimal such as \"25.00\"");
   }
-  if (j.contains("api")) {
-    const auto& a = j["api"];
-    take(a, "base_url", c.api.base_url);
-    take(a, "key_file", c.api.key_file);
-    take(a, "organization", c.api.organization);
-    take(a, "project", c.api.project);
-    take(a, "ca_file", c.api.ca_file);
-    take(a, "requests_per_second", c.api.requests_per_second);
-    take(a, "max_retries", c.api.max_retries);
+  if (auto a = top.sub("api")) {
+    a->take("base_url", c.api.base_url);
+    a->take("key_file", c.api.key_file);
+    a->take("organization", c.api.organization);
+    a->take("project", c.api.project);
+    a->take("ca_file", c.api.ca_file);
+    a->take("requests_per_second", c.api.requests_per_second);
+    a->take("max_retries", c.api.max_retries);
   }
-  if (j.contains("pipeline")) {
-    const auto& p = j["pipeline"];
-    take(p, "max_attempts", c.pipeline.max_attempts);
-    take(p, "poll_initial_s", c.pipeline.poll_initial_s);
-    take(p, "poll_factor", c.pipeline.poll_factor);
-    take(p, "poll_cap_s", c.pipeline.poll_cap_s);
-    take(p, "api_grace_s", c.pipeline.api_grace_s);
-    take(p, "token_limit_retry_s", c.pipeline.token_limit_retry_s);
-    take(p, "enqueued_token_limit", c.pipeline.enqueued_token_limit);
-    take(p, "delete_remote_files", c.pipeline.delete_remote_files);
-    take(p, "rescan_s", c.pipeline.rescan_s);
-    take(p, "list_refresh_from", c.pipeline.list_refresh_from);
-    take(p, "max_file_bytes", c.pipeline.max_file_bytes);
-    take(p, "max_requests_per_batch", c.pipeline.limits.max_requests);
-    take(p, "max_bytes_per_batch", c.pipeline.limits.max_bytes);
-    take(p, "max_embedding_inputs_per_batch", c.pipeline.limits.max_embedding_inputs);
+  if (auto p = top.sub("pipeline")) {
+    auto& q = c.pipeline;
+    p->take("max_attempts", q.max_attempts);
+    p->take("poll_initial_s", q.poll_initial_s);
+    p->take("poll_factor", q.poll_factor);
+    p->take("poll_cap_s", q.poll_cap_s);
+    p->take("api_grace_s", q.api_grace_s);
+    p->take("token_limit_retry_s", q.token_limit_retry_s);
+    p->take("enqueued_token_limit", q.enqueued_token_limit);
+    p->take("delete_remote_files", q.delete_remote_files);
+    p->take("rescan_s", q.rescan_s);
+    p->take("list_refresh_from", q.list_refresh_from);
+    p->take("held_recheck_s", q.held_recheck_s);
+    p->take("step_retry_initial_s", q.step_retry_initial_s);
+    p->take("step_retry_cap_s", q.step_retry_cap_s);
+    p->take("step_max_failures", q.step_max_failures);
+    p->take("max_file_bytes", q.max_file_bytes);
+    p->take("max_requests_per_batch", q.limits.max_requests);
+    p->take("max_bytes_per_batch", q.limits.max_bytes);
+    p->take("max_embedding_inputs_per_batch", q.limits.max_embedding_inputs);
   }
-  if (j.contains("control")) {
-    const auto& k = j["control"];
-    take(k, "group", c.control.group);
-    take(k, "mode", c.control.mode);
-    take(k, "max_connections", c.control.max_connections);
-    take(k, "max_header_bytes", c.control.max_header_bytes);
-    take(k, "max_body_bytes", c.control.max_body_bytes);
-    take(k, "timeout_s", c.control.timeout_s);
+  if (auto k = top.sub("control")) {
+    k->take("group", c.control.group);
+    k->take("mode", c.control.mode);
+    k->take("max_connections", c.control.max_connections);
+    k->take("max_header_bytes", c.control.max_header_bytes);
+    k->take("max_body_bytes", c.control.max_body_bytes);
+    k->take("timeout_s", c.control.timeout_s);
   }
 }
 
@@ -86,6 +122,9 @@ void validate(const config& c, std::vector<std::string>& problems) {
   if (c.api.requests_per_second <= 0) problems.push_back("api.requests_per_second must be positive");
   if (c.pipeline.max_attempts < 1) problems.push_back("pipeline.max_attempts must be at least 1");
   if (c.pipeline.list_refresh_from < 1) problems.push_back("pipeline.list_refresh_from must be at least 1");
+  if (c.pipeline.step_max_failures < 1) problems.push_back("pipeline.step_max_failures must be at least 1");
+  if (c.pipeline.step_retry_initial_s <= 0 || c.pipeline.step_retry_cap_s < c.pipeline.step_retry_initial_s)
+    problems.push_back("pipeline.step_retry_initial_s must be positive and at most pipeline.step_retry_cap_s");
   const auto& l = c.pipeline.limits;
   if (l.max_requests < 1 || l.max_requests > 50'000)
     problems.push_back("pipeline.max_requests_per_batch must be within 1..50000 (the API's limit)");

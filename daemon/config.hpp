@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "limits.hpp"
+#include "pipeline_config.hpp"
 
 namespace batchd::daemon {
 
@@ -20,21 +20,6 @@ struct api_config {
   std::filesystem::path ca_file;  // extra CA bundle (tests); the system store otherwise
   double requests_per_second = 20;
   int max_retries = 5;
-};
-
-struct pipeline_config {
-  int max_attempts = 3;                // tries per request, first included
-  double poll_initial_s = 30;          // while in_progress; quicker while validating/finalizing
-  double poll_factor = 1.5;
-  double poll_cap_s = 600;
-  double api_grace_s = 120;            // a 404 this soon after a create is the API catching up
-  double token_limit_retry_s = 900;    // wait before creating again after token_limit_exceeded
-  std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
-  bool delete_remote_files = true;
-  double rescan_s = 30;                // inbox rescan, a safety net for missed events
-  std::int64_t list_refresh_from = 5;  // batches in flight from which one list call refreshes them all
-  std::int64_t max_file_bytes = 1LL << 31;
-  jobs::batch_limits limits;
 };
 
 struct control_config {
@@ -56,7 +41,7 @@ struct config {
   double time_scale = 1;
   std::string log_level = "info";
   api_config api;
-  pipeline_config pipeline;
+  jobs::pipeline_config pipeline;  // used as it is by the pipeline
   control_config control;
 };
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -12,7 +11,9 @@
 #include "client.hpp"
 #include "clock.hpp"
 #include "database.hpp"
+#include "atomic_file.hpp"
 #include "intake.hpp"
+#include "job_kind.hpp"
 #include "job_report.hpp"
 #include "ledger.hpp"
 #include "money.hpp"
@@ -96,6 +97,10 @@ class api {
  public:
   explicit api(control_context ctx) : ctx_(std::move(ctx)) {}
 
+  static bool is_submit(const control_request& req) {
+    return req.method == "POST" && req.target.substr(0, req.target.find('?')) == "/v1/jobs";
+  }
+
   control_response operator()(const control_request& req) {
     const auto t = parse_target(req.target);
     const auto& s = t.segments;
@@ -113,7 +118,6 @@ class api {
     }
     if (s.size() == 2 && s[1] == "jobs") {
       if (req.method == "GET") return list_jobs(t);
-      if (req.method == "POST") return submit(req, t);
       return method_not_allowed("GET, POST");
     }
     if (s.size() == 3 && s[1] == "jobs") {
@@ -160,7 +164,7 @@ class api {
       if (c.stage == "polling" || c.stage == "downloading") in_flight_done += c.req_completed + c.req_failed;
       if (c.attempt == 1) first_attempt_requests += c.requests;
     }
-    if (job.kind == "manifest" && first_attempt_requests > 0 && job.total > first_attempt_requests)
+    if (jobs::job_spec::parse(job.spec).packs && first_attempt_requests > 0 && job.total > first_attempt_requests)
       in_flight_done = in_flight_done * job.total / first_attempt_requests;
     const auto finished = std::min(job.total, job.succeeded + job.failed + in_flight_done);
     doc["progress"] = {{"finished", finished}, {"total", job.total}};
@@ -290,24 +294,26 @@ class api {
                           {"total", total}});
   }
 
-  control_response submit(const control_request& req, const parsed_target& t) {
-    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+  // The content becomes a file as if dropped, and goes through the one intake.
+ public:
+  boost::asio::awaitable<control_response> submit(control_request req) {
+    const auto t = parse_target(req.target);
+    if (!may_change(req.peer, ctx_.group)) co_return not_allowed_peer(req);
     std::optional<jobs::picousd> max_cost;
     if (auto it = t.query.find("max_cost_usd"); it != t.query.end()) {
       max_cost = jobs::parse_usd(it->second);
       if (!max_cost)
-        return error_response(400, "invalid_parameter", "max_cost_usd must be a decimal amount in USD such as 12.50");
+        co_return error_response(400, "invalid_parameter", "max_cost_usd must be a decimal amount in USD such as 12.50");
     }
     const auto it = t.query.find("name");
     if (it == t.query.end() || it->second.empty())
-      return error_response(400, "missing_parameter",
-                            "say the job file's name: POST /v1/jobs?name=reviews.jsonl with the content as the body");
-    const auto& filename = it->second;
+      co_return error_response(400, "missing_parameter",
+                               "say the job file's name: POST /v1/jobs?name=reviews.jsonl with the content as the body");
+    const auto filename = it->second;
     if (filename.find('/') != std::string::npos || !jobs::is_candidate_name(filename) ||
         std::any_of(filename.begin(), filename.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
-      return error_response(400, "invalid_parameter",
-                            "name must be a plain file name such as reviews.jsonl (no '/', not hidden, not .tmp/.part)");
-    // The content becomes a file as if dropped: same checks, same rejected/ on refusal.
+      co_return error_response(400, "invalid_parameter",
+                               "name must be a plain file name such as reviews.jsonl (no '/', not hidden, not .tmp/.part)");
     const auto staging = ctx_.dirs.state / "submitted" / std::to_string(std::random_device{}());
     fs::create_directories(staging);
     struct remove_staging {
@@ -318,30 +324,19 @@ class api {
       }
     } cleanup{staging};
     const auto file = staging / filename;
-    {
-      std::ofstream out(file, std::ios::binary);
-      out.write(req.body.data(), static_cast<std::streamsize>(req.body.size()));
-      out.flush();
-      if (!out) return error_response(500, "io_error", "could not store the submitted file");
-    }
-    json refused;
-    const auto& opt = ctx_.runner.options().intake;
-    const auto id = jobs::accept_dropped_file(ctx_.db, ctx_.dirs, file, opt, ctx_.clock.now(), &refused);
-    if (!id) return rejected(refused);
-    if (auto problems = jobs::assemble_job(ctx_.db, ctx_.dirs, *id, opt, ctx_.clock.now())) {
-      const auto failed = *ctx_.db.job(*id);
-      jobs::write_job_json(ctx_.dirs, failed, {}, ctx_.runner.money_of(failed));
-      return rejected(*problems);
-    }
-    if (max_cost) ctx_.db.set_job_max_cost(*id, max_cost);
-    ctx_.runner.start(*id);
-    const auto job = *ctx_.db.job(*id);
+    jobs::write_file_atomically(file, req.body);
+    const auto taken = co_await ctx_.runner.take(file, max_cost);
+    if (taken.rejection) co_return rejected(*taken.rejection);
+    if (!taken.job_id) co_return error_response(500, "io_error", "the submitted file could not be taken in");
+    const auto job = *ctx_.db.job(*taken.job_id);
     spdlog::info("received {} over the control socket as job {}", filename, job.name);
     auto r = json_response(job_view(job), 201);
     r.headers.emplace_back("Location", "/v1/jobs/" + job.name);
-    return r;
+    co_return r;
   }
 
+
+ private:
   // The envelope, with the .error.json content as its details.
   static control_response rejected(const json& report) {
     return json_response({{"error",
@@ -362,8 +357,17 @@ std::uint64_t control_body_limit(const std::string& method, const std::string& t
   return submit && may_change(peer, group) ? max_submit : 64 * 1024;
 }
 
+namespace {
+
+boost::asio::awaitable<control_response> handle(std::shared_ptr<api> a, control_request req) {
+  if (api::is_submit(req)) co_return co_await a->submit(std::move(req));
+  co_return (*a)(req);
+}
+
+}  // namespace
+
 control_handler make_control_api(control_context ctx) {
-  return [a = std::make_shared<api>(std::move(ctx))](const control_request& req) { return (*a)(req); };
+  return [a = std::make_shared<api>(std::move(ctx))](control_request req) { return handle(a, std::move(req)); };
 }
 
 }  // namespace batchd::daemon

@@ -1,6 +1,7 @@
 #pragma once
 // One request to the control socket and its answer, as plain data: the
 // routes never see Beast, the server never sees a route.
+#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <string>
 #include <utility>
@@ -24,7 +25,9 @@ struct control_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-using control_handler = std::function<control_response(const control_request&)>;
+// A route may wait (a submitted file is validated before the answer) but
+// never blocks the loop while it does.
+using control_handler = std::function<boost::asio::awaitable<control_response>(control_request)>;
 
 // The one error envelope: {"error": {"code": …, "message": …}}.
 control_response error_response(int status, const std::string& code, const std::string& message);

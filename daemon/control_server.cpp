@@ -226,11 +226,12 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       auto req = parser.release();
       control_request request{std::string(req.method_string()), std::string(req.target()), std::move(req.body()),
                               peer};
+      const auto what = request.method + " " + request.target;
       control_response response;
       try {
-        response = handler(request);
+        response = co_await handler(std::move(request));
       } catch (const std::exception& e) {
-        spdlog::error("control socket: {} {}: {}", request.method, request.target, e.what());
+        spdlog::error("control socket: {}: {}", what, e.what());
         response = error_response(500, "internal_error", "the request failed inside batchd; see its log");
       }
       const bool keep_alive = req.keep_alive();

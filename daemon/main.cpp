@@ -24,20 +24,14 @@
 
 namespace {
 
-batchd::jobs::pipeline_options pipeline_options_from(const batchd::daemon::config& cfg) {
-  batchd::jobs::pipeline_options popt;
-  popt.intake.max_file_bytes = cfg.pipeline.max_file_bytes;
-  popt.intake.limits = cfg.pipeline.limits;
-  popt.max_attempts = cfg.pipeline.max_attempts;
-  popt.poll = {cfg.pipeline.poll_initial_s, cfg.pipeline.poll_factor, cfg.pipeline.poll_cap_s};
-  popt.api_grace_s = cfg.pipeline.api_grace_s;
-  popt.token_limit_retry_s = cfg.pipeline.token_limit_retry_s;
-  popt.enqueued_token_limit = cfg.pipeline.enqueued_token_limit;
-  popt.delete_remote_files = cfg.pipeline.delete_remote_files;
-  popt.list_refresh_from = static_cast<std::size_t>(cfg.pipeline.list_refresh_from);
-  if (const char* crash = std::getenv("BATCHD_CRASH_AT")) popt.crash_at = crash;  // crash tests only
-  if (!cfg.daily_budget_usd.empty()) popt.spending.daily = batchd::jobs::parse_usd(cfg.daily_budget_usd);
-  return popt;
+// What the pipeline gets besides its config section.
+batchd::jobs::pipeline_inputs pipeline_inputs_from(const batchd::daemon::config& cfg,
+                                                   std::shared_ptr<const batchd::jobs::pricing_table> prices) {
+  batchd::jobs::pipeline_inputs in;
+  in.prices = std::move(prices);
+  if (const char* crash = std::getenv("BATCHD_CRASH_AT")) in.crash_at = crash;  // crash tests only
+  if (!cfg.daily_budget_usd.empty()) in.spending.daily = batchd::jobs::parse_usd(cfg.daily_budget_usd);
+  return in;
 }
 
 // The pricing table; a missing file means every cost is unknown (said loudly),
@@ -91,9 +85,11 @@ int main(int argc, char** argv) {
     api_cfg.retry.max_retries = cfg.api.max_retries;
     openai::client api(ioc.get_executor(), api_cfg);
 
-    auto popt = pipeline_options_from(cfg);
-    popt.prices = load_prices(cfg.pricing);
-    jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, popt);
+    // Tests: a move the stage table forbids aborts instead of being refused.
+    if (const char* strict = std::getenv("BATCHD_STRICT_MOVES"); strict && *strict == '1')
+      jobs::job_transitions::set_strict(true);
+    auto prices = load_prices(cfg.pricing);
+    jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, cfg.pipeline, pipeline_inputs_from(cfg, prices));
 
     // The control socket: refuses to start beside a live daemon on the same socket.
     bool socket_from_systemd = false;
@@ -124,18 +120,20 @@ int main(int argc, char** argv) {
     if (int n = jobs::adopt_orphans(db, dirs, clk.now())) spdlog::info("adopted {} job(s) moved in before a crash", n);
     runner.resume_all();
 
+    // The inbox's entrance to the one intake (the socket's is POST /v1/jobs).
     auto on_file = [&](const std::filesystem::path& file) {
-      try {
-        if (auto id = jobs::accept_dropped_file(db, dirs, file, popt.intake, clk.now())) {
-          spdlog::info("received {} as job {}", file.filename().string(), db.job(*id)->name);
-          runner.start(*id);
-        } else {
+      boost::asio::co_spawn(ioc, runner.take(file), [&dirs, file](std::exception_ptr e, jobs::pipeline::taken t) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            // The file stays in inbox/; the next rescan tries again.
+            spdlog::error("could not take {}: {}", file.string(), ex.what());
+          }
+        } else if (!t.job_id && t.rejection) {
           spdlog::warn("refused {}: see {}", file.filename().string(), dirs.rejected.string());
         }
-      } catch (const std::exception& e) {
-        // The file stays in inbox/; the next rescan tries again.
-        spdlog::error("could not take {}: {}", file.string(), e.what());
-      }
+      });
     };
     boost::asio::co_spawn(ioc, daemon::watch_inbox(dirs.inbox, on_file, clk.real(cfg.pipeline.rescan_s)),
                           [](std::exception_ptr e) {
@@ -156,15 +154,12 @@ int main(int argc, char** argv) {
           for (const auto& p : again.problems) spdlog::error("SIGHUP: {}; keeping the running configuration", p);
         } else {
           spdlog::set_level(spdlog::level::from_str(again.value->log_level));
-          auto prices = popt.prices;
           try {
             prices = load_prices(again.value->pricing);
           } catch (const std::exception& e) {
             spdlog::error("SIGHUP: {}; keeping the prices in use", e.what());
           }
-          popt = pipeline_options_from(*again.value);
-          popt.prices = prices;
-          runner.set_options(popt);
+          runner.set_config(again.value->pipeline, pipeline_inputs_from(*again.value, prices));
           const auto& a = again.value->api;
           if (again.value->spool != cfg.spool || again.value->state != cfg.state || a.base_url != cfg.api.base_url ||
               a.key_file != cfg.api.key_file || a.organization != cfg.api.organization || a.project != cfg.api.project ||

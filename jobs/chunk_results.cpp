@@ -2,12 +2,12 @@
 
 #include <simdjson.h>
 
-#include <cerrno>
-#include <cstdio>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <unordered_map>
 
+#include "atomic_file.hpp"
 #include "line_reader.hpp"
 #include "manifest_assembly.hpp"
 
@@ -15,40 +15,6 @@ namespace batchd::jobs {
 namespace {
 
 enum class fate : std::uint8_t { pending, succeeded, failed, retry };
-
-// A file written under a temporary name and renamed into place on commit().
-class atomic_file {
- public:
-  explicit atomic_file(std::filesystem::path path)
-      : path_(std::move(path)), temp_(path_.string() + ".tmp"), file_(std::fopen(temp_.c_str(), "wb")) {
-    if (!file_) throw std::system_error(errno, std::generic_category(), "create " + temp_.string());
-  }
-  ~atomic_file() {
-    if (file_) {
-      std::fclose(file_);
-      std::filesystem::remove(temp_);
-    }
-  }
-  void line(std::string_view s) {
-    if (std::fwrite(s.data(), 1, s.size(), file_) != s.size() || std::fputc('\n', file_) == EOF)
-      throw std::system_error(errno, std::generic_category(), "write " + temp_.string());
-    ++lines_;
-  }
-  std::int64_t lines() const { return lines_; }
-  void commit() {
-    if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0 || std::fclose(file_) != 0) {
-      file_ = nullptr;
-      throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
-    }
-    file_ = nullptr;
-    std::filesystem::rename(temp_, path_);
-  }
-
- private:
-  std::filesystem::path path_, temp_;
-  std::FILE* file_;
-  std::int64_t lines_ = 0;
-};
 
 struct result_line {
   std::string custom_id;
@@ -123,6 +89,19 @@ void for_each_request(const chunk_outcome_input& in, F&& fn) {
   }
 }
 
+// Calls fn(custom_id) for each id the attempt was asked to run.
+template <class F>
+void for_each_asked(const chunk_outcome_input& in, F&& fn) {
+  if (in.ids_file.empty()) {
+    for_each_request(in, [&](std::string_view id, std::string_view) { fn(id); });
+    return;
+  }
+  line_reader reader(in.ids_file);
+  std::string_view id;
+  while (reader.next(id))
+    if (!id.empty()) fn(id);
+}
+
 std::string synthesized_error(const std::string& custom_id, const std::string& code,
                               const std::string& message) {
   return nlohmann::json{{"custom_id", custom_id},
@@ -143,7 +122,7 @@ bool is_retryable_failure(int status, std::string_view code) {
 chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
   std::unordered_map<std::string, fate> fates;
   std::vector<std::string> order;
-  for_each_request(in, [&](std::string_view id, std::string_view) {
+  for_each_asked(in, [&](std::string_view id) {
     if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
   });
   chunk_outcome out;
@@ -196,24 +175,48 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
       errors.line(synthesized_error(id, "not_run", "The request did not run and no attempts are left."));
     }
   }
-  for (const auto& [_, f] : fates) {
-    if (f == fate::retry) ++out.retry;
-  }
-  if (out.retry > 0) {
+  if (std::any_of(fates.begin(), fates.end(), [](const auto& f) { return f.second == fate::retry; })) {
     out.retry_input = prefix.string() + ".retry.jsonl";
-    atomic_file retry(out.retry_input);
+    out.retry_ids = prefix.string() + ".retry.ids";
+    atomic_file retry(out.retry_input), retry_ids(out.retry_ids);
+    std::unordered_map<std::string, bool> written;
     for_each_request(in, [&](std::string_view id, std::string_view line) {
-      if (auto it = fates.find(std::string(id)); it != fates.end() && it->second == fate::retry)
-        retry.line(line);
+      auto it = fates.find(std::string(id));
+      if (it == fates.end() || it->second != fate::retry || !written.emplace(id, true).second) return;
+      retry.line(line);
+      retry_ids.line(id);
     });
-    retry.commit();
+    // Asked, to be sent again, but its line is gone from the input: an error, not a loss.
+    for (const auto& id : order) {
+      auto& f = fates[id];
+      if (f != fate::retry || written.count(id)) continue;
+      f = fate::failed;
+      errors.line(synthesized_error(id, result_missing_code,
+                                    "The request's line could no longer be read from the job's input, so it "
+                                    "could not be sent again."));
+    }
+    if (written.empty()) {
+      out.retry_input.clear();
+      out.retry_ids.clear();
+    } else {
+      retry.commit();
+      retry_ids.commit();
+    }
   }
   // Counted in inputs: a packed embedding request stands for several.
   for (const auto& [id, f] : fates) {
     std::int64_t first = 0, count = 1;
     if (!in.packed_ids || !parse_pack_id(id, first, count)) count = 1;
-    if (f == fate::succeeded) out.succeeded += count;
-    else if (f == fate::failed) out.failed += count;
+    if (f == fate::succeeded) {
+      out.succeeded += count;
+      ++out.requests_succeeded;
+    } else if (f == fate::failed) {
+      out.failed += count;
+      ++out.requests_failed;
+    } else {
+      out.retry += count;
+      ++out.requests_retry;
+    }
   }
   results.commit();
   errors.commit();

@@ -14,14 +14,12 @@
 
 namespace batchd::store {
 class database;
+struct job_row;
 }
 
 namespace batchd::jobs {
 
-struct intake_options {
-  std::int64_t max_file_bytes = 1LL << 31;  // 2 GiB
-  batch_limits limits;
-};
+class job_transitions;
 
 // Whether batchd should look at a name in inbox/ at all: not hidden, not
 // still being written (.tmp, .part).
@@ -42,10 +40,10 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
 
 // Validates a `received` job and cuts it into chunks (→ `assembled`), or
 // rejects it (→ `failed`, its file in rejected/ with <file>.error.json).
-// Safe to run again after a crash: it starts over from the source file.
+// Safe to run again after a crash: it starts over from the kept file.
 // Returns the rejection (the .error.json's content) when there is one.
-std::optional<nlohmann::json> assemble_job(store::database& db, const spool& dirs, std::int64_t job_id,
-                                           const intake_options& opt, double now);
+std::optional<nlohmann::json> assemble_job(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                           const intake_options& opt);
 
 // Adopts job folders whose database row was never written (a crash between
 // the move and the insert). Returns how many.

@@ -1,10 +1,8 @@
 #include "job_report.hpp"
 
-#include <cstdio>
 #include <ctime>
-#include <fstream>
-#include <unistd.h>
 
+#include "atomic_file.hpp"
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -53,6 +51,10 @@ json job_document(const store::job_row& job, const std::vector<store::chunk_row>
               {"cost", nullptr}};
   for (const auto& [k, v] : money.items()) doc[k] = v;
   if (job.error) doc["error"] = *job.error;
+  // A step that threw, while the rescuer tries it again.
+  doc["last_error"] = opt(job.last_error);
+  doc["retry_at"] = job.retry_at ? json(rfc3339(*job.retry_at)) : json(nullptr);
+  doc["step_failures"] = job.step_failures;
   return doc;
 }
 
@@ -64,35 +66,11 @@ void write_job_json(const spool& dirs, const store::job_row& job,
 }
 
 fs::path attempt_prefix(const spool& dirs, const store::job_row& job, const store::chunk_row& c) {
-  return dirs.job_dir(job.name) / "results" /
-         ("chunk-" + std::to_string(c.idx) + "-attempt-" + std::to_string(c.attempt));
+  // Jobs begun before work/ existed keep their results where they were.
+  const auto before_work = dirs.job_dir(job.name) / "results";
+  const auto dir = fs::exists(before_work) ? before_work : dirs.work_dir(job.name) / "results";
+  return dir / ("chunk-" + std::to_string(c.idx) + "-attempt-" + std::to_string(c.attempt));
 }
-
-namespace {
-
-void concatenate(const std::vector<fs::path>& parts, const fs::path& target) {
-  const auto temp = target.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    std::vector<char> buf(1 << 20);
-    for (const auto& p : parts) {
-      std::ifstream in(p, std::ios::binary);
-      while (in) {  // not `out << in.rdbuf()`: an empty part would set failbit on `out`
-        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-        out.write(buf.data(), in.gcount());
-      }
-    }
-    out.flush();
-    if (!out) throw std::runtime_error("could not write " + temp);
-  }
-  if (std::FILE* f = std::fopen(temp.c_str(), "rb")) {  // make the bytes durable before the rename
-    ::fsync(fileno(f));
-    std::fclose(f);
-  }
-  fs::rename(temp, target);
-}
-
-}  // namespace
 
 result_parts sorted_parts(const spool& dirs, const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
   result_parts parts;
@@ -105,15 +83,6 @@ result_parts sorted_parts(const spool& dirs, const store::job_row& job, const st
     parts.errors.push_back(prefix + ".errors.jsonl");
   }
   return parts;
-}
-
-void publish_results(const spool& dirs, const store::job_row& job,
-                     const std::vector<store::chunk_row>& chunks) {
-  const auto [results, errors] = sorted_parts(dirs, job, chunks);
-  const auto dir = dirs.outbox / job.name;
-  fs::create_directories(dir);
-  concatenate(results, dir / "results.jsonl");
-  concatenate(errors, dir / "errors.jsonl");
 }
 
 }  // namespace batchd::jobs

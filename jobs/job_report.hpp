@@ -1,7 +1,7 @@
 #pragma once
-// What users read in outbox/<job>/: job.json (DESIGN.md's contract with
-// scripts) and, when the job ends, results.jsonl and errors.jsonl gathered
-// from every chunk attempt. All written through a temporary name and renamed.
+// What users read in outbox/<job>/job.json (DESIGN.md's contract with
+// scripts), and where each chunk attempt's sorted results lie until the job
+// ends and its kind publishes them (job_kind.hpp).
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,10 +34,5 @@ struct result_parts {
   std::vector<std::filesystem::path> results, errors;
 };
 result_parts sorted_parts(const spool& dirs, const store::job_row& job, const std::vector<store::chunk_row>& chunks);
-
-// Concatenates every merged attempt's results and errors into
-// outbox/<job>/results.jsonl and errors.jsonl.
-void publish_results(const spool& dirs, const store::job_row& job,
-                     const std::vector<store::chunk_row>& chunks);
 
 }  // namespace batchd::jobs

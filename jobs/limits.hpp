@@ -11,4 +11,10 @@ struct batch_limits {
   std::int64_t max_embedding_inputs = 50'000;
 };
 
+// What a dropped file may be: how large, and what its batches may hold.
+struct intake_options {
+  std::int64_t max_file_bytes = 1LL << 31;  // 2 GiB
+  batch_limits limits;
+};
+
 }  // namespace batchd::jobs

@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <unordered_map>
 
 #include "job_report.hpp"
+#include "outbox_writer.hpp"
 #include "line_reader.hpp"
 #include "manifest_assembly.hpp"
 
@@ -29,38 +31,9 @@ struct located {
   std::uint32_t length = 0;
 };
 
-class output_file {
- public:
-  explicit output_file(fs::path target) : target_(std::move(target)), temp_(target_.string() + ".tmp") {
-    f_ = std::fopen(temp_.c_str(), "wb");
-    if (!f_) throw std::system_error(errno, std::generic_category(), "create " + temp_.string());
-  }
-  ~output_file() {
-    if (f_) {
-      std::fclose(f_);
-      fs::remove(temp_);
-    }
-  }
-  void line(std::string_view s) {
-    if (std::fwrite(s.data(), 1, s.size(), f_) != s.size() || std::fputc('\n', f_) == EOF)
-      throw std::system_error(errno, std::generic_category(), "write " + temp_.string());
-  }
-  void commit() {
-    const bool synced = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0;
-    const bool closed = std::fclose(f_) == 0;
-    f_ = nullptr;
-    if (!synced || !closed) throw std::system_error(errno, std::generic_category(), "close " + temp_.string());
-    fs::rename(temp_, target_);
-  }
-
- private:
-  fs::path target_, temp_;
-  std::FILE* f_ = nullptr;
-};
-
 class id_book {
  public:
-  id_book(const manifest& m, const fs::path& ids_file) : m_(m), file_(ids_file) {}
+  explicit id_book(const job_spec& spec) : m_(spec), file_(spec.ids.empty() ? fs::path() : fs::path(spec.ids[0])) {}
 
   // The input index of a 1:1 request's custom_id; -1 if unknown.
   std::int64_t index_of(const std::string& id) {
@@ -94,7 +67,7 @@ class id_book {
     for (std::string s; std::getline(in, s);) ids_.push_back(s);
     for (std::size_t i = 0; i < ids_.size(); ++i) index_.emplace(ids_[i], static_cast<std::int64_t>(i));
   }
-  const manifest& m_;
+  const job_spec& m_;
   fs::path file_;
   bool loaded_ = false;
   std::vector<std::string> ids_;
@@ -106,7 +79,7 @@ std::vector<located> locate(const std::vector<fs::path>& parts, id_book& ids, bo
   std::vector<located> out;
   simdjson::dom::parser parser;
   for (std::uint32_t p = 0; p < parts.size(); ++p) {
-    if (!fs::exists(parts[p])) continue;
+    if (!fs::exists(parts[p])) throw std::runtime_error("a sorted result part is missing: " + parts[p].string());
     line_reader reader(parts[p]);
     std::string_view line;
     std::uint64_t start = 0;
@@ -134,9 +107,13 @@ std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
 
 // Writes one output file from its parts. For results, inputs a packed
 // response left out are added to `missing` as error lines.
-void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, const manifest& m, id_book& ids,
-                  bool results, std::vector<std::string>& missing) {
-  auto lines = locate(parts, ids, m.packs());
+void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const job_spec& m, id_book& ids,
+                  bool results, std::vector<std::pair<std::string, std::string>>& missing) {
+  auto write = [&](std::string_view id, std::string_view line) {
+    if (results) out.result(id, line);
+    else out.error(id, line);
+  };
+  auto lines = locate(parts, ids, m.packs);
   if (m.input_order)
     std::stable_sort(lines.begin(), lines.end(),
                      [](const located& a, const located& b) { return a.first_input < b.first_input; });
@@ -148,8 +125,7 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
     }
   } opened;
   auto& files = opened.files;
-  for (const auto& p : parts) files.push_back(fs::exists(p) ? std::fopen(p.c_str(), "rb") : nullptr);
-  output_file out(target);
+  for (const auto& p : parts) files.push_back(std::fopen(p.c_str(), "rb"));
   simdjson::dom::parser parser;
   std::string buf;
   for (const auto& l : lines) {
@@ -157,9 +133,9 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
     std::int64_t first = 0, count = 0;
     simdjson::dom::element doc;
     std::string_view custom_id;
-    if (!m.packs() || parser.parse(line).get(doc) || doc["custom_id"].get(custom_id) ||
-        !parse_pack_id(custom_id, first, count)) {
-      out.line(line);  // one input, the line as OpenAI sent it
+    if (parser.parse(line).get(doc) || doc["custom_id"].get(custom_id)) continue;  // not a result line
+    if (!m.packs || !parse_pack_id(custom_id, first, count)) {
+      write(custom_id, line);  // one input, the line as OpenAI sent it
       continue;
     }
     if (results) {
@@ -176,18 +152,19 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
               seen[static_cast<std::size_t>(index)])
             continue;
           seen[static_cast<std::size_t>(index)] = true;
-          buf = json{{"custom_id", ids.id_at(first + index)}, {"model", std::string(model)}}.dump();
+          const auto& id = ids.id_at(first + index);
+          buf = json{{"custom_id", id}, {"model", std::string(model)}}.dump();
           buf.pop_back();
           buf += ",\"embedding\":";
           buf += simdjson::minify(embedding);
           buf += '}';
-          out.line(buf);
+          out.result(id, buf);
         }
       }
       // No line is lost: an input the response skipped becomes an error.
       for (std::int64_t i = 0; i < count; ++i)
         if (!seen[static_cast<std::size_t>(i)])
-          missing.push_back(json{{"custom_id", ids.id_at(first + i)},
+          missing.emplace_back(ids.id_at(first + i), json{{"custom_id", ids.id_at(first + i)},
                                  {"response", nullptr},
                                  {"error", {{"code", "missing_embedding"},
                                             {"message", "The response to the packed request had no embedding for this input."}}}}
@@ -196,27 +173,23 @@ void write_sorted(const std::vector<fs::path>& parts, const fs::path& target, co
       // The request's error, once for each of its inputs.
       auto error_line = json::parse(line);
       for (std::int64_t i = 0; i < count; ++i) {
-        error_line["custom_id"] = ids.id_at(first + i);
-        out.line(error_line.dump());
+        const auto& id = ids.id_at(first + i);
+        error_line["custom_id"] = id;
+        out.error(id, error_line.dump());
       }
     }
   }
   if (!results)
-    for (const auto& line : missing) out.line(line);
-  out.commit();
+    for (const auto& [id, line] : missing) out.error(id, line);
 }
 
 }  // namespace
 
-void publish_manifest_results(const spool& dirs, const store::job_row& job,
-                              const std::vector<store::chunk_row>& chunks, const manifest& m, const fs::path& ids) {
-  const auto parts = sorted_parts(dirs, job, chunks);
-  const auto dir = dirs.outbox / job.name;
-  fs::create_directories(dir);
-  id_book book(m, ids);
-  std::vector<std::string> missing;
-  write_sorted(parts.results, dir / "results.jsonl", m, book, true, missing);
-  write_sorted(parts.errors, dir / "errors.jsonl", m, book, false, missing);
+void publish_manifest_results(outbox_writer& out, const result_parts& parts, const job_spec& spec) {
+  id_book book(spec);
+  std::vector<std::pair<std::string, std::string>> missing;
+  write_sorted(parts.results, out, spec, book, true, missing);
+  write_sorted(parts.errors, out, spec, book, false, missing);
 }
 
 }  // namespace batchd::jobs

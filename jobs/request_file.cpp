@@ -2,12 +2,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <system_error>
 #include <unordered_set>
 
+#include "atomic_file.hpp"
 #include "line_reader.hpp"
 #include "money.hpp"
 #include "range_hasher.hpp"
@@ -38,6 +40,10 @@ std::string check_line(element doc, request_file_report& r, std::unordered_set<s
   if (doc["custom_id"].get(custom_id) || custom_id.empty()) {
     hint = "give every line a non-empty string \"custom_id\" to match its result";
     return "\"custom_id\" is missing or not a non-empty string";
+  }
+  if (std::any_of(custom_id.begin(), custom_id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    hint = "use printable characters in \"custom_id\" (batchd keeps the ids one a line)";
+    return "\"custom_id\" holds a control character such as a newline";
   }
   if (doc["method"].get(method) || method != "POST") {
     hint = "set \"method\": \"POST\"";
@@ -95,6 +101,7 @@ request_file_report split_request_file(const std::filesystem::path& input, const
   std::unordered_set<std::string> ids;
   const auto& limits = options.limits;
   chunk_file current;  // the chunk being filled (requests == 0: none yet)
+  std::unique_ptr<atomic_file> ids_out;  // its custom_ids, when asked for
 
   auto fail = [&](std::string message, std::string hint) {
     ++r.lines_with_errors;
@@ -103,6 +110,11 @@ request_file_report split_request_file(const std::filesystem::path& input, const
   };
   auto close_chunk = [&](std::uint64_t end) {
     hasher.cut(end);
+    if (ids_out) {
+      ids_out->commit();
+      ids_out.reset();
+      current.ids = options.ids_dir / ("chunk-" + std::to_string(r.chunks.size() + 1) + ".ids");
+    }
     r.chunks.push_back(current);
     current = {};
     current.path = input;
@@ -148,6 +160,14 @@ request_file_report split_request_file(const std::filesystem::path& input, const
          current.embedding_inputs + inputs > limits.max_embedding_inputs))
       close_chunk(start);
     ++current.requests;
+    if (!options.ids_dir.empty()) {
+      if (!ids_out)
+        ids_out = std::make_unique<atomic_file>(options.ids_dir /
+                                                ("chunk-" + std::to_string(r.chunks.size() + 1) + ".ids"));
+      std::string_view id;
+      if (doc["custom_id"].get(id)) continue;  // cannot happen: check_line checked it
+      ids_out->line(id);
+    }
     current.bytes += bytes;
     current.embedding_inputs += inputs;
     current.estimated_prompt_tokens += (bytes + 3) / 4;  // heuristic: ~4 bytes of JSON a token

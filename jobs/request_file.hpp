@@ -27,6 +27,7 @@ struct chunk_file {
   std::int64_t embedding_inputs = 0;
   std::int64_t estimated_prompt_tokens = 0;
   std::string sha256;  // hex, of the chunk's bytes (computed on a second thread)
+  std::filesystem::path ids;  // the chunk's custom_ids, one a line (when asked for)
 };
 
 struct request_file_report {
@@ -42,6 +43,9 @@ struct request_file_report {
 struct split_options {
   batch_limits limits;
   std::size_t max_errors = 20;
+  // When set, each chunk's custom_ids are written to `ids_dir/chunk-<n>.ids`
+  // as they are validated: what was asked, kept apart from the input.
+  std::filesystem::path ids_dir;
 };
 
 // Reads `input`, validates every line, and (if all are valid) cuts it into

@@ -1,5 +1,10 @@
 #include "sha256.hpp"
 
+#include <cerrno>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
 #include <openssl/evp.h>
 
 #include <stdexcept>
@@ -34,6 +39,19 @@ std::string sha256::hex() {
     out += digits[digest[i] & 15];
   }
   return out;
+}
+
+std::string file_sha256(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::system_error(errno, std::generic_category(), "open " + p.string());
+  sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update({buf.data(), static_cast<std::size_t>(in.gcount())});
+  }
+  if (in.bad()) throw std::system_error(errno, std::generic_category(), "read " + p.string());
+  return h.hex();
 }
 
 }  // namespace batchd::jobs

@@ -1,6 +1,7 @@
 #pragma once
 // Incremental SHA-256 (OpenSSL), hex-encoded: the content hash that names an
 // upload so a restart can find it again.
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,5 +21,8 @@ class sha256 {
   struct state;
   std::unique_ptr<state> state_;
 };
+
+// The SHA-256 of a whole file. Throws std::system_error if it cannot be read.
+std::string file_sha256(const std::filesystem::path& p);
 
 }  // namespace batchd::jobs

@@ -2,6 +2,7 @@
 // The folders batchd works in (DESIGN.md "Folders"): users drop files into
 // inbox/, read outbox/<job>/ and rejected/; the state directory is batchd's own.
 #include <filesystem>
+#include <string>
 
 namespace batchd::jobs {
 
@@ -12,19 +13,15 @@ struct spool {
   static spool under(const std::filesystem::path& spool_dir, const std::filesystem::path& state_dir) {
     return {spool_dir / "inbox", spool_dir / "outbox", spool_dir / "rejected", state_dir};
   }
+  // A job's folder: the dropped file (and a manifest's inputs file) as taken in …
   std::filesystem::path job_dir(const std::string& job) const { return state / "jobs" / job; }
+  // … and, apart, the files batchd writes for it, so that no name a user
+  // chose can ever be one of batchd's.
+  std::filesystem::path work_dir(const std::string& job) const { return job_dir(job) / "work"; }
   void create_all() const;
 };
 
-// Moves `from` to `to` without ever losing it: rename, or across file
-// systems copy + fsync + rename + unlink. Throws std::filesystem_error.
-void move_file(const std::filesystem::path& from, const std::filesystem::path& to);
-
 // `dir/name`, or `dir/name-2…` (before the extensions) if taken.
 std::filesystem::path free_path(const std::filesystem::path& dir, const std::string& name);
-
-// Writes `content` to `path` through a temporary name, fsync and rename, so a
-// reader sees the old file or the new one, never half.
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
 
 }  // namespace batchd::jobs

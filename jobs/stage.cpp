@@ -6,8 +6,8 @@
 namespace batchd::jobs {
 namespace {
 
-constexpr std::array job_names = {"received", "validated", "assembled", "held",     "running",
-                                  "merged",   "completed", "failed",    "cancelled"};
+constexpr std::array job_names = {"received", "assembled", "held",   "running",
+                                  "merged",   "completed", "failed", "cancelled"};
 constexpr std::array chunk_names = {"assembled", "uploading",   "uploaded", "creating", "polling",
                                     "downloading", "merged", "failed",   "cancelled"};
 
@@ -40,8 +40,7 @@ bool can_move(job_stage from, job_stage to) {
   using enum job_stage;
   if (is_terminal(from)) return false;
   if (to == failed || to == cancelled) return true;
-  return (from == received && to == validated) || (from == validated && to == assembled) ||
-         (from == assembled && to == running) || (from == assembled && to == held) ||
+  return (from == received && to == assembled) || (from == assembled && to == running) || (from == assembled && to == held) ||
          (from == held && to == running) || (from == running && to == merged) ||
          (from == merged && to == completed);
 }
@@ -62,7 +61,6 @@ bool can_move(chunk_stage from, chunk_stage to) {
 std::string_view public_status(job_stage s) {
   switch (s) {
     case job_stage::received:
-    case job_stage::validated:
     case job_stage::assembled: return "queued";
     case job_stage::held: return "held";
     case job_stage::running:

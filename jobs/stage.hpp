@@ -4,10 +4,12 @@
 // a stage shows to users. store/ repeats the stage names in CHECK
 // constraints; everything else asks here.
 //
-// Job:   received → validated → assembled → running → merged → completed
+// Job:   received → assembled → running → merged → completed
 //        assembled → held → running  (held: over its cost limit or the daily
 //                                     budget, until released or the budget allows)
 //        any non-terminal → failed | cancelled
+//        Who moves a job: jobs/job_transitions.cpp, and nothing else. A
+//        step that throws does not move it: the rescuer runs it again later.
 // Chunk: assembled → uploading → uploaded → creating → polling → downloading → merged
 //        creating → uploaded          (create refused for now: try later)
 //        polling → uploaded           (batch failed with token_limit_exceeded: create again later)
@@ -20,10 +22,10 @@
 
 namespace batchd::jobs {
 
-enum class job_stage { received, validated, assembled, held, running, merged, completed, failed, cancelled };
-inline constexpr job_stage all_job_stages[] = {job_stage::received,  job_stage::validated, job_stage::assembled,
-                                               job_stage::held,      job_stage::running,   job_stage::merged,
-                                               job_stage::completed, job_stage::failed,    job_stage::cancelled};
+enum class job_stage { received, assembled, held, running, merged, completed, failed, cancelled };
+inline constexpr job_stage all_job_stages[] = {job_stage::received, job_stage::assembled, job_stage::held,
+                                               job_stage::running,  job_stage::merged,    job_stage::completed,
+                                               job_stage::failed,   job_stage::cancelled};
 enum class chunk_stage {
   assembled, uploading, uploaded, creating, polling, downloading, merged, failed, cancelled
 };

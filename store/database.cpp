@@ -21,7 +21,7 @@ std::optional<std::string> opt_text(const SQLite::Column& c) {
 constexpr const char* job_columns =
     "id, name, kind, source, stage, endpoint, model, error, total, succeeded, failed, "
     "cancel_requested, created_at, finished_at, est_input_tokens, est_output_tokens, max_cost, hold_reason, "
-    "released";
+    "released, spec, last_error, step_failures, retry_at";
 
 job_row read_job(SQLite::Statement& q) {
   job_row j;
@@ -44,13 +44,17 @@ job_row read_job(SQLite::Statement& q) {
   if (!q.getColumn(16).isNull()) j.max_cost = q.getColumn(16).getInt64();
   j.hold_reason = opt_text(q.getColumn(17));
   j.released = q.getColumn(18).getInt() != 0;
+  j.spec = q.getColumn(19).isNull() ? "" : q.getColumn(19).getString();
+  j.last_error = opt_text(q.getColumn(20));
+  j.step_failures = q.getColumn(21).getInt();
+  if (!q.getColumn(22).isNull()) j.retry_at = q.getColumn(22).getDouble();
   return j;
 }
 
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at, offset";
+    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -77,6 +81,10 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.creates = q.getColumn(20).getInt();
   c.updated_at = q.getColumn(21).getDouble();
   c.offset = q.getColumn(22).getInt64();
+  c.ids_path = q.getColumn(23).isNull() ? "" : q.getColumn(23).getString();
+  c.merged_succeeded = q.getColumn(24).getInt64();
+  c.merged_failed = q.getColumn(25).getInt64();
+  c.merged_retry = q.getColumn(26).getInt64();
   return c;
 }
 
@@ -105,6 +113,9 @@ update_sql fields_sql(const chunk_update& f) {
   u.add("req_failed", f.req_failed);
   u.add("not_before", f.not_before);
   u.add("creates", f.creates);
+  u.add("merged_succeeded", f.merged_succeeded);
+  u.add("merged_failed", f.merged_failed);
+  u.add("merged_retry", f.merged_retry);
   return u;
 }
 
@@ -247,7 +258,8 @@ bool database::move_job(std::int64_t id, const std::string& from, const std::str
                         double now, const std::optional<std::string>& error) {
   auto& q = statement("UPDATE jobs SET stage = ?1, error = COALESCE(?2, error), "
                       "finished_at = CASE WHEN ?1 IN ('completed', 'failed', 'cancelled') "
-                      "THEN ?3 END WHERE id = ?4 AND stage = ?5");
+                      "THEN ?3 END, last_error = NULL, step_failures = 0, retry_at = NULL "
+                      "WHERE id = ?4 AND stage = ?5");
   const statement_reset reset_after{q};
   q.bind(1, to);
   bind_opt(q, 2, error);
@@ -274,6 +286,33 @@ void database::set_job_counts(std::int64_t id, std::int64_t succeeded, std::int6
   q.bind(1, succeeded);
   q.bind(2, failed);
   q.bind(3, id);
+  q.exec();
+}
+
+void database::add_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed) {
+  auto& q = statement("UPDATE jobs SET succeeded = succeeded + ?, failed = failed + ? WHERE id = ?");
+  const statement_reset reset_after{q};
+  q.bind(1, succeeded);
+  q.bind(2, failed);
+  q.bind(3, id);
+  q.exec();
+}
+
+void database::set_job_spec(std::int64_t id, const std::string& spec) {
+  auto& q = statement("UPDATE jobs SET spec = ? WHERE id = ?");
+  const statement_reset reset_after{q};
+  q.bind(1, spec);
+  q.bind(2, id);
+  q.exec();
+}
+
+void database::set_step_error(std::int64_t id, const std::string& error, int failures, double retry_at) {
+  auto& q = statement("UPDATE jobs SET last_error = ?, step_failures = ?, retry_at = ? WHERE id = ?");
+  const statement_reset reset_after{q};
+  q.bind(1, error);
+  q.bind(2, failures);
+  q.bind(3, retry_at);
+  q.bind(4, id);
   q.exec();
 }
 
@@ -377,7 +416,8 @@ std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
 
 std::int64_t database::insert_chunk(const chunk_row& c, double now) {
   auto& q = statement("INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
-                      "bytes, est_tokens, not_before, updated_at, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "bytes, est_tokens, not_before, updated_at, offset, ids_path) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   const statement_reset reset_after{q};
   q.bind(1, c.job_id);
   q.bind(2, c.idx);
@@ -391,6 +431,8 @@ std::int64_t database::insert_chunk(const chunk_row& c, double now) {
   q.bind(10, c.not_before);
   q.bind(11, now);
   q.bind(12, c.offset);
+  if (c.ids_path.empty()) q.bind(13);
+  else q.bind(13, c.ids_path);
   q.exec();
   return db_->getLastInsertRowid();
 }

@@ -34,6 +34,10 @@ struct job_row {
   std::optional<std::int64_t> max_cost;  // pico-USD
   std::optional<std::string> hold_reason;
   bool released = false;
+  std::string spec;  // JSON kept from assembly for later steps ("" before it)
+  std::optional<std::string> last_error;  // a step threw; retried at retry_at
+  int step_failures = 0;
+  std::optional<double> retry_at;
 };
 
 // One booking: what one chunk attempt's results used of one model.
@@ -82,6 +86,9 @@ struct chunk_row {
   double not_before = 0;
   int creates = 0;
   double updated_at = 0;  // the last move or update
+  std::string ids_path;   // the attempt's custom_ids, one a line ("" for chunks from before migration 4)
+  // What this attempt's merge accounted for, in requests.
+  std::int64_t merged_succeeded = 0, merged_failed = 0, merged_retry = 0;
 };
 
 // Columns a chunk move may set along with its stage; unset ones stay as they are.
@@ -90,6 +97,7 @@ struct chunk_update {
   std::optional<std::int64_t> req_total, req_completed, req_failed;
   std::optional<double> not_before;
   std::optional<int> creates;
+  std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry;
 };
 
 class database {
@@ -117,9 +125,15 @@ class database {
   std::map<std::string, std::int64_t> jobs_by_stage();
   // Batches (chunks with a batch) by their last known status.
   std::map<std::string, std::int64_t> batches_by_status();
-  // Moves a job from `from` to `to`; false if it was not in `from`.
+  // Moves a job from `from` to `to`; false if it was not in `from`. Only
+  // jobs/job_transitions.cpp calls this: it checks the stage table first.
+  // A move clears the step error (the job got somewhere).
   bool move_job(std::int64_t id, const std::string& from, const std::string& to, double now,
                 const std::optional<std::string>& error = std::nullopt);
+  void add_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed);
+  void set_job_spec(std::int64_t id, const std::string& spec);
+  // A step threw: remember why, how often in a row, and when to try again.
+  void set_step_error(std::int64_t id, const std::string& error, int failures, double retry_at);
   void set_job_request(std::int64_t id, const std::string& endpoint, const std::string& model,
                        std::int64_t total);
   void set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed);

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 3> migrations = {
+inline constexpr std::array<std::string_view, 4> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -127,6 +127,54 @@ CREATE TABLE ledger (
 );
 CREATE INDEX ledger_by_day ON ledger (day);
 CREATE INDEX ledger_by_job ON ledger (job_id);
+)sql",
+    // 4: the job state machine enforced (issue 12). `validated` goes (it was
+    // entered and left in one transaction); a job whose step threw carries
+    // the error and when it is tried again; what later steps need from a
+    // manifest is kept as `spec` (parsed once); chunks keep their expected
+    // custom_ids and what their merge accounted for.
+    R"sql(
+CREATE TABLE jobs_v4 (
+  id               INTEGER PRIMARY KEY,
+  name             TEXT NOT NULL UNIQUE,
+  kind             TEXT NOT NULL CHECK (kind IN ('requests', 'manifest')),
+  source           TEXT NOT NULL,
+  stage            TEXT NOT NULL CHECK (stage IN ('received', 'assembled', 'held', 'running',
+                                                  'merged', 'completed', 'failed', 'cancelled')),
+  endpoint         TEXT,
+  model            TEXT,
+  total            INTEGER NOT NULL DEFAULT 0,
+  succeeded        INTEGER NOT NULL DEFAULT 0,
+  failed           INTEGER NOT NULL DEFAULT 0,
+  error            TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+  created_at       REAL NOT NULL,
+  finished_at      REAL,
+  est_input_tokens  INTEGER NOT NULL DEFAULT 0,
+  est_output_tokens INTEGER NOT NULL DEFAULT 0,
+  max_cost          INTEGER,
+  hold_reason       TEXT,
+  released          INTEGER NOT NULL DEFAULT 0 CHECK (released IN (0, 1)),
+  spec              TEXT,                        -- JSON: what later steps need from the manifest
+  last_error        TEXT,                        -- the last step that threw, while it is retried
+  step_failures     INTEGER NOT NULL DEFAULT 0,  -- steps that threw in a row
+  retry_at          REAL,                        -- when the rescuer runs the job again
+  CHECK ((stage IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+  CHECK ((retry_at IS NULL) OR (last_error IS NOT NULL))
+);
+INSERT INTO jobs_v4 (id, name, kind, source, stage, endpoint, model, total, succeeded, failed, error,
+                     cancel_requested, created_at, finished_at, est_input_tokens, est_output_tokens, max_cost,
+                     hold_reason, released)
+  SELECT id, name, kind, source, CASE stage WHEN 'validated' THEN 'received' ELSE stage END, endpoint, model,
+         total, succeeded, failed, error, cancel_requested, created_at, finished_at, est_input_tokens,
+         est_output_tokens, max_cost, hold_reason, released FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v4 RENAME TO jobs;
+
+ALTER TABLE chunks ADD COLUMN ids_path TEXT;  -- the attempt's custom_ids, one a line, as validated
+ALTER TABLE chunks ADD COLUMN merged_succeeded INTEGER NOT NULL DEFAULT 0;  -- requests, by the merge
+ALTER TABLE chunks ADD COLUMN merged_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN merged_retry INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "database.hpp"
+#include "clock.hpp"
 #include "job_report.hpp"
+#include "job_transitions.hpp"
 
 namespace batchd::jobs {
 namespace {
@@ -28,11 +30,14 @@ class intake : public ::testing::Test {
   fs::path root = fs::temp_directory_path() / ("batchd-intake-test-" + std::to_string(::getpid()));
   spool dirs = spool::under(root / "spool", root / "state");
   std::unique_ptr<store::database> db;
+  clock clk;
+  std::unique_ptr<job_transitions> moves;
   intake_options opt;
   void SetUp() override {
     fs::remove_all(root);
     dirs.create_all();
     db = std::make_unique<store::database>(dirs.state / "batchd.db");
+    moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<pricing_table>());
     opt.limits.max_requests = 2;
   }
   void TearDown() override { fs::remove_all(root); }
@@ -50,7 +55,7 @@ TEST_F(intake, a_good_file_becomes_an_assembled_job_with_chunks) {
   EXPECT_EQ(job.name, "reviews");
   EXPECT_EQ(job.stage, "received");
   EXPECT_TRUE(fs::exists(job.source)) << "the original is kept in the state directory";
-  assemble_job(*db, dirs, *id, opt, 101);
+  assemble_job(*moves, dirs, *db->job(*id), opt);
   job = *db->job(*id);
   EXPECT_EQ(job.stage, "assembled");
   EXPECT_EQ(job.total, 3);
@@ -60,6 +65,10 @@ TEST_F(intake, a_good_file_becomes_an_assembled_job_with_chunks) {
   EXPECT_EQ(chunks[0].requests, 2);
   EXPECT_EQ(chunks[1].requests, 1);
   EXPECT_EQ(chunks[1].stage, "assembled");
+  // What each chunk asked is kept apart from the user's file, as validated.
+  std::ifstream ids(chunks[0].ids_path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(ids), {}), "a\nb\n");
+  EXPECT_EQ(fs::path(chunks[0].ids_path).parent_path(), dirs.work_dir("reviews"));
   write_job_json(dirs, job, chunks, nlohmann::json::object());
   auto doc = json::parse(std::ifstream(dirs.outbox / "reviews" / "job.json"));
   EXPECT_EQ(doc["status"], "queued");
@@ -76,7 +85,7 @@ TEST_F(intake, a_second_file_of_the_same_name_gets_a_suffix) {
 TEST_F(intake, bad_lines_reject_the_file_with_an_error_file) {
   const std::string content = chat("a") + "\n{oops\n" + chat("a") + "\n";
   auto id = accept_dropped_file(*db, dirs, drop("bad.jsonl", content), opt, 1);
-  assemble_job(*db, dirs, *id, opt, 2);
+  assemble_job(*moves, dirs, *db->job(*id), opt);
   EXPECT_EQ(db->job(*id)->stage, "failed");
   ASSERT_TRUE(fs::exists(dirs.rejected / "bad.jsonl"));
   std::ifstream in(dirs.rejected / "bad.jsonl");

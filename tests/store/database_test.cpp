@@ -59,9 +59,9 @@ TEST_F(store, job_names_get_a_suffix_when_taken) {
 TEST_F(store, job_moves_are_guarded_and_finish_terminal_jobs) {
   database db(file);
   const auto id = db.insert_job("j", "requests", "/s/j", 10);
-  EXPECT_TRUE(db.move_job(id, "received", "validated", 11));
-  EXPECT_FALSE(db.move_job(id, "received", "validated", 12)) << "no longer in 'received'";
-  EXPECT_TRUE(db.move_job(id, "validated", "failed", 13, std::string("bad file")));
+  EXPECT_TRUE(db.move_job(id, "received", "assembled", 11));
+  EXPECT_FALSE(db.move_job(id, "received", "assembled", 12)) << "no longer in 'received'";
+  EXPECT_TRUE(db.move_job(id, "assembled", "failed", 13, std::string("bad file")));
   auto j = *db.job(id);
   EXPECT_EQ(j.stage, "failed");
   EXPECT_EQ(j.error, "bad file");
@@ -139,7 +139,7 @@ TEST_F(store, a_transaction_that_throws_leaves_nothing) {
 TEST_F(store, lists_newest_first_with_a_stage_filter) {
   database db(file);
   for (int i = 0; i < 5; ++i) db.insert_job("j" + std::to_string(i), "requests", "/s", i);
-  db.move_job(db.job_by_name("j1")->id, "received", "validated", 9);
+  db.move_job(db.job_by_name("j1")->id, "received", "assembled", 9);
   auto page = db.jobs_newest_first(2, 0);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].name, "j4");
@@ -147,8 +147,8 @@ TEST_F(store, lists_newest_first_with_a_stage_filter) {
   auto next = db.jobs_newest_first(2, page[1].id);
   ASSERT_EQ(next.size(), 2u);
   EXPECT_EQ(next[0].name, "j2");
-  EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated"}).size(), 1u);
-  EXPECT_EQ(db.jobs_newest_first(10, 0, {"validated", "received"}).size(), 5u);
+  EXPECT_EQ(db.jobs_newest_first(10, 0, {"assembled"}).size(), 1u);
+  EXPECT_EQ(db.jobs_newest_first(10, 0, {"assembled", "received"}).size(), 5u);
   EXPECT_EQ(db.jobs_by_stage()["received"], 4);
 }
 

@@ -1,0 +1,201 @@
+// chunk_steps: following a batch until it ends, then bringing its results
+// home and sorting them (the second half of the chunk's steps).
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "chunk_results.hpp"
+#include "chunk_steps.hpp"
+#include "client.hpp"
+#include "error.hpp"
+#include "job_report.hpp"
+#include "ledger.hpp"
+#include "sha256.hpp"
+
+namespace batchd::jobs {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using asio::awaitable;
+
+namespace {
+
+std::string failure_reason(const openai::batch& b) {
+  std::string why;
+  for (const auto& e : b.errors)
+    why += (why.empty() ? "" : "; ") + e.code + (e.line ? " (line " + std::to_string(*e.line) + ")" : "") + ": " +
+           e.message;
+  return why;
+}
+
+}  // namespace
+
+awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row& c) {
+  const auto watching = ctx_.board.track(*c.batch_id, c.updated_at);
+  const auto& cfg = ctx_.config;
+  int quiet_polls = 0;
+  double first_miss = 0;  // when the batch first answered 404 or failed to answer
+  std::int64_t last_done = -1;
+  double null_output_since = 0;
+  for (;;) {
+    openai::batch b;
+    bool look_again = false;
+    try {
+      b = co_await ctx_.board.current(*c.batch_id);
+    } catch (const openai::api_error& e) {
+      if (e.status() != 404 && !e.retryable()) throw;
+      look_again = true;  // a 404 just after the create: the service may not show it yet
+    }
+    if (look_again) {
+      if (first_miss == 0) first_miss = ctx_.clk.now();
+      if (ctx_.clk.now() - first_miss > cfg.api_grace_s) {
+        // Not a moment of catching up any more: the batch is gone. Its requests
+        // end as errors rather than be sent again and maybe paid twice.
+        store::chunk_update u;
+        u.batch_status = "failed";
+        u.error = "batch " + *c.batch_id + " could not be found at the API";
+        move(c, chunk_stage::downloading, u);
+        spdlog::error("job {} chunk {}: {}", job.row.name, c.idx, *u.error);
+        co_return;
+      }
+      co_await sleep(job, backoff_delay({2, 2, 60}, quiet_polls++, jitter_draw()));
+      continue;
+    }
+    first_miss = 0;
+    const auto done = b.counts.completed + b.counts.failed;
+    store::chunk_update u;
+    u.batch_status = b.status;
+    u.req_total = b.counts.total;
+    u.req_completed = b.counts.completed;
+    u.req_failed = b.counts.failed;
+    if (done != last_done || b.status != c.batch_status) {
+      ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
+      ctx_.moves.report(job.row.id);
+      if (done != last_done) quiet_polls = 0;  // progress: look again soon
+      last_done = done;
+    }
+    if (!b.is_terminal() && b.status != "cancelling" && job.signal->cancelled()) {
+      // Partial results still come back: the batch ends as cancelled with an output file.
+      try {
+        b = co_await ctx_.api.cancel_batch(b.id);
+        store::chunk_update cancelling;
+        cancelling.batch_status = b.status;
+        ctx_.db.update_chunk(c.id, cancelling, ctx_.clk.now());
+        spdlog::info("job {} chunk {}: batch {} {}", job.row.name, c.idx, b.id, b.status);
+      } catch (const openai::api_error& e) {
+        spdlog::warn("job {} chunk {}: cancelling batch {}: {}; trying again", job.row.name, c.idx, b.id, e.what());
+      }
+    }
+    if (b.is_terminal()) {
+      if (b.status == "failed" && !b.errors.empty() && b.errors[0].code == "token_limit_exceeded") {
+        ctx_.gate.learn(job.row.model.value_or(""), b.errors[0].message);
+        spdlog::warn("job {} chunk {}: batch {} refused: enqueued token limit; trying again later", job.row.name,
+                     c.idx, b.id);
+        u.not_before = ctx_.clk.now() + cfg.token_limit_retry_s;
+        move(c, chunk_stage::uploaded, u);
+        co_return;
+      }
+      // Completed with requests done but no output file yet: give it a moment.
+      if (b.status == "completed" && !b.output_file_id && !b.error_file_id && b.counts.completed > 0) {
+        if (null_output_since == 0) null_output_since = ctx_.clk.now();
+        if (ctx_.clk.now() - null_output_since < cfg.api_grace_s) {
+          co_await sleep(job, 5);
+          continue;
+        }
+      }
+      if (b.output_file_id) u.output_file_id = *b.output_file_id;
+      if (b.error_file_id) u.error_file_id = *b.error_file_id;
+      if (b.status == "failed") u.error = failure_reason(b);
+      spdlog::info("job {} chunk {}: batch {} {} ({} done, {} failed)", job.row.name, c.idx, b.id, b.status,
+                   b.counts.completed, b.counts.failed);
+      move(c, chunk_stage::downloading, u);
+      co_return;
+    }
+    const double delay = poll_delay(cfg.poll(), b.status, quiet_polls++, jitter_draw(), ctx_.clk.now(),
+                                    static_cast<double>(b.expires_at.value_or(0)));
+    co_await sleep(job, delay);
+  }
+}
+
+awaitable<void> chunk_steps::download_and_sort(const running_job& job, const store::chunk_row& c) {
+  const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
+  fs::create_directories(prefix.parent_path());
+  chunk_outcome_input in;
+  in.chunk = c.path;
+  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
+  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
+  in.ids_file = c.ids_path;
+  in.batch_status = c.batch_status.value_or("failed");
+  in.batch_error = c.error.value_or("");
+  in.cancelled_by_user = job.signal->cancelled();
+  in.packed_ids = job.spec.packs;
+  in.may_retry = c.attempt < ctx_.config.max_attempts;
+  bool download_failed = false;
+  try {
+    if (c.output_file_id) {
+      in.output_file = prefix.string() + ".output.jsonl";
+      co_await ctx_.api.download_file(*c.output_file_id, *in.output_file);
+      ctx_.crash_point("mid_download");  // one file down, the other not
+    }
+    if (c.error_file_id) {
+      in.error_file = prefix.string() + ".error.jsonl";
+      co_await ctx_.api.download_file(*c.error_file_id, *in.error_file);
+    }
+  } catch (const openai::api_error& e) {
+    if (!e.retryable() && e.status() != 404) throw;
+    spdlog::warn("job {} chunk {}: download: {}; trying again", job.row.name, c.idx, e.what());
+    download_failed = true;
+  }
+  if (download_failed) {
+    co_await sleep(job, backoff_delay({5, 2, 120}, 0, jitter_draw()));
+    co_return;
+  }
+  const auto out = sort_chunk_results(in, prefix);
+  ctx_.crash_point("mid_merge");
+  const auto prices = ctx_.prices();
+  ctx_.db.transaction([&] {
+    if (!out.retry_input.empty()) {
+      store::chunk_row next;
+      next.job_id = job.row.id;
+      next.idx = c.idx;
+      next.attempt = c.attempt + 1;
+      next.stage = std::string(name(chunk_stage::assembled));
+      next.path = out.retry_input.string();
+      next.ids_path = out.retry_ids.string();
+      next.sha256 = file_sha256(out.retry_input);
+      next.requests = out.requests_retry;
+      next.bytes = static_cast<std::int64_t>(fs::file_size(out.retry_input));
+      next.est_tokens = (next.bytes + 3) / 4;
+      ctx_.db.insert_chunk(next, ctx_.clk.now());
+    }
+    ctx_.db.add_job_counts(job.row.id, out.succeeded, out.failed);
+    // Booked with the merge, in one transaction: a merge redone after a
+    // crash books once (and the ledger's UNIQUE (chunk, model) says so too).
+    for (const auto& e : bookings_for(job.row, c, out.usage, *prices)) ctx_.db.book(e, ctx_.clk.now());
+    ctx_.crash_point("mid_booking");
+    store::chunk_update u;
+    u.merged_succeeded = out.requests_succeeded;
+    u.merged_failed = out.requests_failed;
+    u.merged_retry = out.requests_retry;
+    move(c, chunk_stage::merged, u);
+    ctx_.db.add_event(job.row.id, c.id,
+                      "attempt " + std::to_string(c.attempt) + ": " + std::to_string(out.succeeded) + " succeeded, " +
+                          std::to_string(out.failed) + " failed, " + std::to_string(out.retry) + " to retry",
+                      ctx_.clk.now());
+  });
+  spdlog::info("job {} chunk {} attempt {}: {} succeeded, {} failed, {} to retry", job.row.name, c.idx, c.attempt,
+               out.succeeded, out.failed, out.retry);
+  ctx_.moves.report(job.row.id);
+  if (ctx_.config.delete_remote_files) {
+    // Housekeeping only: a failure here costs storage, not results.
+    for (const auto& id : {c.file_id, c.output_file_id, c.error_file_id}) {
+      if (!id) continue;
+      try {
+        co_await ctx_.api.delete_file(*id);
+      } catch (const openai::api_error& e) {
+        spdlog::info("job {} chunk {}: could not delete {}: {}", job.row.name, c.idx, *id, e.what());
+      }
+    }
+  }
+}
+
+}  // namespace batchd::jobs

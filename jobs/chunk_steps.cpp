@@ -1,0 +1,230 @@
+#include "chunk_steps.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "chunk_results.hpp"
+#include "client.hpp"
+#include "error.hpp"
+#include "job_report.hpp"
+
+namespace batchd::jobs {
+namespace asio = boost::asio;
+using asio::awaitable;
+
+namespace {
+
+std::string str(chunk_stage s) { return std::string(name(s)); }
+
+// The upload's filename names job, chunk, attempt and content, so a restart
+// can find an upload that already happened.
+std::string upload_name(const store::job_row& job, const store::chunk_row& c) {
+  return "batchd-" + job.name + "-" + std::to_string(job.id) + "-c" + std::to_string(c.idx) + "-a" +
+         std::to_string(c.attempt) + "-" + c.sha256.substr(0, 12) + ".jsonl";
+}
+
+// The batch's metadata names job, chunk, attempt and try, so a restart can
+// find a batch that was already created; the user's own keys come first
+// (batchd's are reserved).
+std::map<std::string, std::string> batch_metadata(const running_job& job, const store::chunk_row& c) {
+  auto md = job.spec.metadata;
+  md["batchd_job"] = job.row.name;
+  md["batchd_job_id"] = std::to_string(job.row.id);
+  md["batchd_chunk"] = std::to_string(c.idx);
+  md["batchd_attempt"] = std::to_string(c.attempt);
+  md["batchd_try"] = std::to_string(c.creates);
+  return md;
+}
+
+}  // namespace
+
+double jitter_draw() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+awaitable<void> chunk_steps::sleep(const running_job& job, double seconds) {
+  co_await job.signal->sleep(ctx_.clk.real(seconds));
+}
+
+bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields) {
+  const auto from = *parse_chunk_stage(c.stage);
+  if (!can_move(from, to))
+    throw std::logic_error("chunk " + std::to_string(c.id) + ": no move from " + c.stage + " to " + str(to));
+  return ctx_.db.move_chunk(c.id, c.stage, str(to), fields, ctx_.clk.now());
+}
+
+void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, chunk_stage to,
+                            const std::string& reason) {
+  // Its requests still end somewhere: each becomes an error line with the reason.
+  chunk_outcome_input in;
+  in.chunk = c.path;
+  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
+  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
+  in.ids_file = c.ids_path;
+  in.batch_status = to == chunk_stage::cancelled ? "cancelled" : "failed";
+  in.batch_error = reason;
+  in.cancelled_by_user = to == chunk_stage::cancelled;
+  in.may_retry = false;
+  in.packed_ids = job.spec.packs;
+  const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
+  std::filesystem::create_directories(prefix.parent_path());
+  const auto out = sort_chunk_results(in, prefix);
+  ctx_.db.transaction([&] {
+    ctx_.db.add_job_counts(job.row.id, out.succeeded, out.failed);
+    store::chunk_update u;
+    u.error = reason;
+    u.merged_succeeded = out.requests_succeeded;
+    u.merged_failed = out.requests_failed;
+    move(c, to, u);
+  });
+  if (to == chunk_stage::cancelled)
+    spdlog::info("job {} chunk {}: cancelled before its batch was created", job.row.name, c.idx);
+  else
+    spdlog::error("job {} chunk {}: {}; its {} requests are errors", job.row.name, c.idx, reason, out.failed);
+  ctx_.moves.report(job.row.id);
+}
+
+awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t chunk_id) {
+  for (;;) {
+    const auto c = *ctx_.db.chunk(chunk_id);
+    const auto stage = *parse_chunk_stage(c.stage);
+    if (is_terminal(stage)) co_return;
+    // Cancelled before a batch exists: nothing to stop at the API. (`creating`
+    // may already have a batch; create() looks for it first.)
+    if ((stage == chunk_stage::assembled || stage == chunk_stage::uploading || stage == chunk_stage::uploaded) &&
+        job.signal->cancelled()) {
+      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+      co_return;
+    }
+    switch (stage) {
+      case chunk_stage::assembled:
+        if (move(c, chunk_stage::uploading)) nothing_sent_.insert(c.id);
+        break;
+      case chunk_stage::uploading:
+        co_await upload(job, c);
+        break;
+      case chunk_stage::uploaded: {
+        if (c.not_before > ctx_.clk.now()) co_await sleep(job, c.not_before - ctx_.clk.now());
+        // Hold the chunk while the model's enqueued tokens would pass the limit.
+        if (ctx_.gate.must_wait(ctx_.db, job.row.model.value_or(""), c.est_tokens)) {
+          co_await sleep(job, ctx_.config.poll_initial_s);
+          break;
+        }
+        store::chunk_update u;
+        u.creates = c.creates + 1;
+        if (move(c, chunk_stage::creating, u)) nothing_sent_.insert(c.id);
+        break;
+      }
+      case chunk_stage::creating:
+        co_await create(job, c);
+        break;
+      case chunk_stage::polling:
+        co_await poll(job, c);
+        break;
+      case chunk_stage::downloading:
+        co_await download_and_sort(job, c);
+        break;
+      default:
+        co_return;
+    }
+  }
+}
+
+awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_row& c) {
+  const auto filename = upload_name(job.row, c);
+  std::optional<std::string> file_id;
+  const bool look_first = nothing_sent_.erase(c.id) == 0;
+  try {
+    // Before a crash or a lost response, this upload may have happened already.
+    if (look_first)
+      for (const auto& f : co_await ctx_.api.list_files(std::string("batch")))
+        if (f.filename == filename) file_id = f.id;
+    if (file_id) {
+      spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
+    } else {
+      const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
+      file_id = (co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
+      ctx_.crash_point("after_upload");
+      spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.row.name, c.idx, *file_id,
+                   c.requests, c.bytes);
+    }
+  } catch (const openai::api_error& e) {
+    if (!e.retryable()) {
+      end_chunk(job, c, chunk_stage::failed, std::string("upload failed: ") + e.what());
+      co_return;
+    }
+    spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
+  }
+  if (!file_id) {
+    co_await sleep(job, backoff_delay({10, 2, 300}, 0, jitter_draw()));
+    co_return;
+  }
+  store::chunk_update u;
+  u.file_id = *file_id;
+  move(c, chunk_stage::uploaded, u);
+}
+
+awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_row& c) {
+  const auto metadata = batch_metadata(job, c);
+  const auto& cfg = ctx_.config;
+  std::optional<openai::batch> batch;
+  const bool look_first = nothing_sent_.erase(c.id) == 0;
+  bool wait_and_look_again = false;
+  try {
+    // Before a crash or a lost response, this batch may have been created already.
+    if (look_first) {
+      const double since = c.updated_at - 2 * 86400;
+      for (const auto& b :
+           co_await ctx_.api.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
+        if (b.metadata == metadata) batch = b;
+      // A batch created a moment ago may not be listed yet: creating another
+      // would pay twice, so give the API its grace before concluding it is not there.
+      wait_and_look_again = !batch && ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
+    }
+    if (batch) {
+      spdlog::info("job {} chunk {}: found earlier batch {}", job.row.name, c.idx, batch->id);
+    } else if (wait_and_look_again) {
+      spdlog::info("job {} chunk {}: no earlier batch listed yet; looking again before creating", job.row.name,
+                   c.idx);
+    } else if (job.signal->cancelled()) {
+      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+      co_return;
+    } else {
+      openai::create_batch_request req;
+      req.input_file_id = *c.file_id;
+      req.endpoint = job.row.endpoint.value_or("");
+      req.metadata = metadata;
+      batch = co_await ctx_.api.create_batch(req);
+      ctx_.crash_point("after_create");
+      spdlog::info("job {} chunk {}: created batch {}", job.row.name, c.idx, batch->id);
+    }
+  } catch (const openai::api_error& e) {
+    if (e.code() == "token_limit_exceeded") {
+      ctx_.gate.learn(job.row.model.value_or(""), e.message());
+      store::chunk_update u;
+      u.not_before = ctx_.clk.now() + cfg.token_limit_retry_s;
+      move(c, chunk_stage::uploaded, u);
+      co_return;
+    }
+    // A fresh upload may be unknown to the batch service for a moment.
+    const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
+                                   ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
+    if (!e.retryable() && !file_not_seen_yet) {
+      end_chunk(job, c, chunk_stage::failed, std::string("creating the batch failed: ") + e.what());
+      co_return;
+    }
+    spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
+  }
+  if (!batch) {
+    co_await sleep(job, wait_and_look_again ? cfg.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, jitter_draw()));
+    co_return;
+  }
+  store::chunk_update u;
+  u.batch_id = batch->id;
+  u.batch_status = batch->status;
+  move(c, chunk_stage::polling, u);
+}
+
+}  // namespace batchd::jobs

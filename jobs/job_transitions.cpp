@@ -1,0 +1,248 @@
+#include "job_transitions.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "job_kind.hpp"
+#include "job_report.hpp"
+#include "ledger.hpp"
+#include "outbox_writer.hpp"
+
+namespace batchd::jobs {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> strict_moves{false};
+
+class category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "batchd.job"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::forbidden_move: return "the stage table forbids this move";
+      case errc::wrong_stage: return "the job is no longer in the stage this move starts from";
+      case errc::unknown_job: return "no such job";
+    }
+    return "unknown error";
+  }
+};
+
+job_stage stage_of(const store::job_row& job) { return *parse_job_stage(job.stage); }
+
+std::string str(job_stage s) { return std::string(name(s)); }
+
+}  // namespace
+
+const boost::system::error_category& job_category() {
+  static const category c;
+  return c;
+}
+
+void job_transitions::set_strict(bool strict) { strict_moves = strict; }
+
+job_transitions::job_transitions(store::database& db, spool dirs, const clock& clk,
+                                 std::shared_ptr<const pricing_table> prices)
+    : db_(db), dirs_(std::move(dirs)), clock_(clk), prices_(std::move(prices)) {}
+
+job_result job_transitions::refuse(const store::job_row& job, job_stage to) {
+  spdlog::error("job {}: BUG: no move from {} to {}", job.name, job.stage, name(to));
+  if (strict_moves) std::abort();
+  return errc::forbidden_move;
+}
+
+job_result job_transitions::reread(std::int64_t id) {
+  auto row = db_.job(id);
+  if (!row) return errc::unknown_job;
+  write_report(*row);
+  return *row;
+}
+
+nlohmann::json job_transitions::money_of(const store::job_row& job) { return job_money(db_, job, *prices_); }
+
+void job_transitions::report(std::int64_t job_id) {
+  if (auto row = db_.job(job_id)) write_report(*row);
+}
+
+void job_transitions::write_report(const store::job_row& job) {
+  write_job_json(dirs_, job, db_.chunks_of(job.id), money_of(job));
+}
+
+// One guarded move: the table, then the row's stage, then `also`, in one transaction.
+std::optional<errc> job_transitions::guarded(const store::job_row& job, job_stage to, const std::string& event,
+                                             const std::optional<std::string>& error,
+                                             const std::function<void()>& also) {
+  if (!can_move(stage_of(job), to)) {
+    refuse(job, to);
+    return errc::forbidden_move;
+  }
+  bool moved = false;
+  db_.transaction([&] {
+    moved = db_.move_job(job.id, job.stage, str(to), clock_.now(), error);
+    if (!moved) return;
+    if (also) also();
+    db_.add_event(job.id, std::nullopt, event, clock_.now());
+  });
+  if (!moved) return errc::wrong_stage;
+  return std::nullopt;
+}
+
+job_result job_transitions::to_assembled(const store::job_row& job, const assembly& a) {
+  const std::string event = "assembled: " + std::to_string(a.requests) + " requests in " +
+                            std::to_string(a.chunks.size()) + " chunk(s)";
+  if (auto e = guarded(job, job_stage::assembled, event, std::nullopt, [&] {
+    db_.set_job_request(job.id, a.endpoint, a.model, a.total);
+    std::int64_t input_tokens = 0;
+    for (const auto& c : a.chunks) input_tokens += c.estimated_prompt_tokens;
+    db_.set_job_estimate(job.id, input_tokens, a.output_token_caps);
+    if (a.max_cost) db_.set_job_max_cost(job.id, a.max_cost);
+    db_.set_job_spec(job.id, a.spec.dump());
+    int idx = 0;
+    for (const auto& c : a.chunks) {
+      store::chunk_row row;
+      row.job_id = job.id;
+      row.idx = ++idx;
+      row.attempt = 1;
+      row.stage = std::string(name(chunk_stage::assembled));
+      row.path = c.path.string();
+      row.offset = static_cast<std::int64_t>(c.offset);
+      row.sha256 = c.sha256;
+      row.requests = c.requests;
+      row.bytes = c.bytes;
+      row.est_tokens = c.estimated_prompt_tokens;
+      row.ids_path = c.ids.string();
+      db_.insert_chunk(row, clock_.now());
+    }
+  })) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::to_rejected(const store::job_row& job, const std::string& summary,
+                                        const std::string& where) {
+  if (stage_of(job) != job_stage::received) return refuse(job, job_stage::failed);
+  if (auto e = guarded(job, job_stage::failed, "rejected: " + summary, summary + " (see " + where + ")", {})) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::to_held(const store::job_row& job, const std::string& reason) {
+  if (stage_of(job) == job_stage::held) {  // the reason changed, the stage did not
+    db_.transaction([&] {
+      db_.set_hold_reason(job.id, reason);
+      db_.add_event(job.id, std::nullopt, "held: " + reason, clock_.now());
+    });
+    return reread(job.id);
+  }
+  if (auto e = guarded(job, job_stage::held, "held: " + reason, std::nullopt, [&] { db_.set_hold_reason(job.id, reason); })) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::to_running(const store::job_row& job) {
+  if (auto e = guarded(job, job_stage::running, "running", std::nullopt, [&] { db_.set_hold_reason(job.id, std::nullopt); })) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::to_merged(const store::job_row& job) {
+  if (auto e = guarded(job, job_stage::merged, "every chunk ended", std::nullopt, {})) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,
+                                            const std::string& missing_message, std::optional<std::string> error) {
+  if (!can_move(stage_of(job), to)) return refuse(job, to);
+  const auto spec = job_spec::parse(job.spec);
+  const auto chunks = db_.chunks_of(job.id);
+  outbox_writer::totals t;
+  if (!spec.ids.empty()) {  // assembled: the outbox accounts for every asked id
+    const auto dir = dirs_.outbox / job.name;
+    fs::create_directories(dir);
+    id_accounts ids(spec.ids);
+    const auto& kind = kind_of(job.kind);
+    try {
+      outbox_writer out(dir, ids);
+      kind.publish(out, sorted_parts(dirs_, job, chunks), spec);
+      t = out.commit(missing_code, missing_message);
+    } catch (const std::exception& e) {
+      if (to == job_stage::completed) throw;  // a step to retry, not a reason to lose results
+      spdlog::error("job {}: the results merged so far could not be read ({}); every request is an error line",
+                    job.name, e.what());
+      id_accounts fresh(spec.ids);  // nothing seen: every id gets its line
+      outbox_writer out(dir, fresh);
+      t = out.commit(missing_code, missing_message + " (" + e.what() + ")");
+    }
+    if (t.doubled || t.unknown)
+      spdlog::warn("job {}: dropped {} result line(s) for ids already written and {} for ids never asked",
+                   job.name, t.doubled, t.unknown);
+    if (t.missing > 0 && to == job_stage::completed) {
+      to = job_stage::failed;
+      error = std::to_string(t.missing) + " of " + std::to_string(ids.total()) +
+              " requests have no result; each is in errors.jsonl with code " + missing_code;
+      for (const auto& c : chunks)  // where it is known: which chunk came back short
+        if (c.attempt == 1 && !c.ids_path.empty()) {
+          std::int64_t accounted = 0;
+          for (const auto& a : chunks)
+            if (a.idx == c.idx) accounted += a.merged_succeeded + a.merged_failed;
+          if (accounted != c.requests)
+            *error += "; chunk " + std::to_string(c.idx) + " accounted for " + std::to_string(accounted) + " of its " +
+                      std::to_string(c.requests) + " requests";
+        }
+      spdlog::error("job {}: {}", job.name, *error);
+    }
+  }
+  const std::string event = std::string("job ") + str(to) + (error ? ": " + *error : "");
+  if (auto e = guarded(job, to, event, error, [&] {
+    if (!spec.ids.empty()) db_.set_job_counts(job.id, t.results, t.errors);
+  })) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::finish(const store::job_row& job) {
+  if (stage_of(job) != job_stage::merged) return refuse(job, job_stage::completed);
+  return end_with_outbox(job, job.cancel_requested ? job_stage::cancelled : job_stage::completed,
+                         "batchd_result_missing",
+                         "batchd has no result for this request: it is in neither result file of its batches",
+                         std::nullopt);
+}
+
+job_result job_transitions::fail(const store::job_row& job, const std::string& reason) {
+  return end_with_outbox(job, job_stage::failed, "batchd_result_missing",
+                         "The job failed before this request had a result: " + reason, reason);
+}
+
+job_result job_transitions::cancel_now(const store::job_row& job) {
+  return end_with_outbox(job, job_stage::cancelled, "cancelled", "The job was cancelled before this request ran.",
+                         std::nullopt);
+}
+
+job_result job_transitions::request_cancel(const store::job_row& job) {
+  if (is_terminal(stage_of(job))) return errc::wrong_stage;
+  if (!job.cancel_requested)
+    db_.transaction([&] {
+      db_.request_cancel(job.id);
+      db_.add_event(job.id, std::nullopt, "cancel requested", clock_.now());
+    });
+  return reread(job.id);
+}
+
+job_result job_transitions::release(const store::job_row& job) {
+  if (stage_of(job) != job_stage::held) return errc::wrong_stage;
+  db_.transaction([&] {
+    db_.release_job(job.id);
+    db_.add_event(job.id, std::nullopt, "released by the user", clock_.now());
+  });
+  return reread(job.id);
+}
+
+job_result job_transitions::record_step_error(const store::job_row& job, const std::string& error, int failures,
+                                              double retry_at) {
+  if (is_terminal(stage_of(job))) return errc::wrong_stage;
+  db_.transaction([&] {
+    db_.set_step_error(job.id, error, failures, retry_at);
+    db_.add_event(job.id, std::nullopt, "step failed (" + std::to_string(failures) + " in a row): " + error,
+                  clock_.now());
+  });
+  return reread(job.id);
+}
+
+}  // namespace batchd::jobs
