@@ -176,6 +176,7 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
     u.merged_succeeded = out.requests_succeeded;
     u.merged_failed = out.requests_failed;
     u.merged_retry = out.requests_retry;
+    u.merged_lost = out.requests_lost;
     move(c, chunk_stage::merged, u);
     ctx_.db.add_event(job.row.id, c.id,
                       "attempt " + std::to_string(c.attempt) + ": " + std::to_string(out.succeeded) + " succeeded, " +

@@ -191,6 +191,7 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
       auto& f = fates[id];
       if (f != fate::retry || written.count(id)) continue;
       f = fate::failed;
+      ++out.requests_lost;
       errors.line(synthesized_error(id, result_missing_code,
                                     "The request's line could no longer be read from the job's input, so it "
                                     "could not be sent again."));

@@ -35,6 +35,7 @@ struct chunk_outcome {
   std::int64_t succeeded = 0, failed = 0, retry = 0;
   // The same in requests: requests = these three, always.
   std::int64_t requests_succeeded = 0, requests_failed = 0, requests_retry = 0;
+  std::int64_t requests_lost = 0;  // of requests_failed: with result_missing_code
   // Tokens of the succeeded lines, by the model their response names: what
   // the ledger books (failed requests are not billed).
   std::map<std::string, token_usage> usage;

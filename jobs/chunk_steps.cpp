@@ -77,6 +77,7 @@ void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, c
     u.error = reason;
     u.merged_succeeded = out.requests_succeeded;
     u.merged_failed = out.requests_failed;
+    u.merged_lost = out.requests_lost;
     move(c, to, u);
   });
   if (to == chunk_stage::cancelled)

@@ -174,10 +174,14 @@ job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage
     if (t.doubled || t.unknown)
       spdlog::warn("job {}: dropped {} result line(s) for ids already written and {} for ids never asked",
                    job.name, t.doubled, t.unknown);
-    if (t.missing > 0 && to == job_stage::completed) {
+    std::int64_t lost = 0;  // found missing earlier, when a chunk was sorted
+    for (const auto& c : chunks) lost += c.merged_lost;
+    if (t.missing + lost > 0 && to == job_stage::completed) {
       to = job_stage::failed;
-      error = std::to_string(t.missing) + " of " + std::to_string(ids.total()) +
+      error = std::to_string(t.missing + lost) + " of " + std::to_string(ids.total()) +
               " requests have no result; each is in errors.jsonl with code " + missing_code;
+      if (lost > 0)
+        *error += " (" + std::to_string(lost) + " could no longer be read from the job's input to be sent again)";
       for (const auto& c : chunks)  // where it is known: which chunk came back short
         if (c.attempt == 1 && !c.ids_path.empty()) {
           std::int64_t accounted = 0;

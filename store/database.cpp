@@ -54,7 +54,7 @@ job_row read_job(SQLite::Statement& q) {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry";
+    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -85,6 +85,7 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.merged_succeeded = q.getColumn(24).getInt64();
   c.merged_failed = q.getColumn(25).getInt64();
   c.merged_retry = q.getColumn(26).getInt64();
+  c.merged_lost = q.getColumn(27).getInt64();
   return c;
 }
 
@@ -116,6 +117,7 @@ update_sql fields_sql(const chunk_update& f) {
   u.add("merged_succeeded", f.merged_succeeded);
   u.add("merged_failed", f.merged_failed);
   u.add("merged_retry", f.merged_retry);
+  u.add("merged_lost", f.merged_lost);
   return u;
 }
 

@@ -89,6 +89,7 @@ struct chunk_row {
   std::string ids_path;   // the attempt's custom_ids, one a line ("" for chunks from before migration 4)
   // What this attempt's merge accounted for, in requests.
   std::int64_t merged_succeeded = 0, merged_failed = 0, merged_retry = 0;
+  std::int64_t merged_lost = 0;  // of merged_failed: requests batchd could no longer account for
 };
 
 // Columns a chunk move may set along with its stage; unset ones stay as they are.
@@ -97,7 +98,7 @@ struct chunk_update {
   std::optional<std::int64_t> req_total, req_completed, req_failed;
   std::optional<double> not_before;
   std::optional<int> creates;
-  std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry;
+  std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry, merged_lost;
 };
 
 class database {

@@ -175,6 +175,7 @@ ALTER TABLE chunks ADD COLUMN ids_path TEXT;  -- the attempt's custom_ids, one a
 ALTER TABLE chunks ADD COLUMN merged_succeeded INTEGER NOT NULL DEFAULT 0;  -- requests, by the merge
 ALTER TABLE chunks ADD COLUMN merged_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN merged_retry INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN merged_lost INTEGER NOT NULL DEFAULT 0;  -- failed as batchd_result_missing
 )sql",
 };
 

@@ -72,6 +72,7 @@ class Daemon:
             json.dump(config, f)
         env = {**os.environ}
         env.pop("OPENAI_API_KEY", None)
+        env["BATCHD_STRICT_MOVES"] = "1"  # a move the stage table forbids aborts the daemon: tests see it
         if crash_at:
             env["BATCHD_CRASH_AT"] = crash_at
         self.log = open(os.path.join(root, "batchd.log"), "a")

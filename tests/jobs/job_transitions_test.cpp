@@ -1,0 +1,209 @@
+// The named moves against a real SQLite file: what the stage table forbids
+// is refused and changes nothing, a stale row is told apart, and a job whose
+// results come back short never ends completed.
+#include "job_transitions.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "intake.hpp"
+#include "job_kind.hpp"
+#include "job_report.hpp"
+
+namespace batchd::jobs {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string chat(const std::string& id) {
+  return json{{"custom_id", id},
+              {"method", "POST"},
+              {"url", "/v1/chat/completions"},
+              {"body", {{"model", "gpt-4o-mini"}, {"messages", {{{"role", "user"}, {"content", id}}}}}}}
+      .dump();
+}
+
+std::vector<json> lines_of(const fs::path& p) {
+  std::vector<json> out;
+  std::ifstream in(p);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(json::parse(l));
+  return out;
+}
+
+class transitions : public ::testing::Test {
+ protected:
+  fs::path root = fs::temp_directory_path() / ("batchd-transitions-test-" + std::to_string(::getpid()));
+  spool dirs = spool::under(root / "spool", root / "state");
+  std::unique_ptr<store::database> db;
+  clock clk;
+  std::unique_ptr<job_transitions> moves;
+  void SetUp() override {
+    fs::remove_all(root);
+    dirs.create_all();
+    db = std::make_unique<store::database>(dirs.state / "batchd.db");
+    moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<pricing_table>());
+  }
+  void TearDown() override { fs::remove_all(root); }
+
+  // A job put straight into `stage`, as if it had got there.
+  store::job_row job_in(job_stage stage) {
+    static int n = 0;
+    const auto id = db->insert_job("j" + std::to_string(++n), "requests", "/nowhere.jsonl", 1);
+    SQLite::Statement q(db->sql(), "UPDATE jobs SET stage = ?, finished_at = ? WHERE id = ?");
+    q.bind(1, std::string(name(stage)));
+    if (is_terminal(stage)) q.bind(2, 2.0);
+    else q.bind(2);
+    q.bind(3, id);
+    q.exec();
+    return *db->job(id);
+  }
+
+  // A request file of `ids`, taken in and assembled into one chunk.
+  store::job_row assembled_job(const std::vector<std::string>& ids) {
+    std::string content;
+    for (const auto& id : ids) content += chat(id) + "\n";
+    std::ofstream(dirs.inbox / "short.jsonl") << content;
+    const auto id = accept_dropped_file(*db, dirs, dirs.inbox / "short.jsonl", {}, 1);
+    EXPECT_FALSE(assemble_job(*moves, dirs, *db->job(*id), {}));
+    return *db->job(*id);
+  }
+};
+
+using named_move = std::function<job_result(job_transitions&, const store::job_row&)>;
+
+TEST_F(transitions, every_move_the_table_forbids_is_refused_and_changes_nothing) {
+  using enum job_stage;
+  const std::set<job_stage> unfinished = {received, assembled, held, running, merged};
+  // Written out here, not read from stage.cpp: the test states the table.
+  const std::map<std::string, std::pair<named_move, std::set<job_stage>>> moves_from = {
+      {"to_assembled", {[](auto& m, auto& j) { return m.to_assembled(j, assembly{}); }, {received}}},
+      {"to_rejected", {[](auto& m, auto& j) { return m.to_rejected(j, "bad", "/x.error.json"); }, {received}}},
+      {"to_held", {[](auto& m, auto& j) { return m.to_held(j, "over budget"); }, {assembled, held}}},
+      {"to_running", {[](auto& m, auto& j) { return m.to_running(j); }, {assembled, held}}},
+      {"to_merged", {[](auto& m, auto& j) { return m.to_merged(j); }, {running}}},
+      {"finish", {[](auto& m, auto& j) { return m.finish(j); }, {merged}}},
+      {"fail", {[](auto& m, auto& j) { return m.fail(j, "broken"); }, unfinished}},
+      {"cancel_now", {[](auto& m, auto& j) { return m.cancel_now(j); }, unfinished}},
+  };
+  int refused = 0;
+  for (const auto& [what, move] : moves_from) {
+    for (const auto from : all_job_stages) {
+      const auto job = job_in(from);
+      const auto r = move.first(*moves, job);
+      if (move.second.count(from)) {
+        EXPECT_TRUE(r) << what << " from " << name(from) << ": " << (r ? "" : r.error().message());
+        continue;
+      }
+      ++refused;
+      ASSERT_FALSE(r) << what << " from " << name(from) << " must be refused";
+      EXPECT_EQ(r.error(), make_error_code(errc::forbidden_move)) << what << " from " << name(from);
+      EXPECT_EQ(db->job(job.id)->stage, name(from)) << what << " from " << name(from) << " changed the row";
+    }
+  }
+  EXPECT_EQ(refused, 8 * 8 - (1 + 1 + 2 + 2 + 1 + 1 + 5 + 5));
+}
+
+TEST_F(transitions, a_stale_row_is_told_apart_from_a_forbidden_move) {
+  const auto job = job_in(job_stage::assembled);
+  ASSERT_TRUE(moves->to_running(job));
+  const auto again = moves->to_running(job);  // the caller's row still says assembled
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), make_error_code(errc::wrong_stage));
+  EXPECT_EQ(db->job(job.id)->stage, "running");
+}
+
+TEST_F(transitions, each_move_rewrites_job_json) {
+  auto job = job_in(job_stage::assembled);
+  ASSERT_TRUE(moves->to_held(job, "over the daily budget"));
+  auto doc = json::parse(std::ifstream(dirs.outbox / job.name / "job.json"));
+  EXPECT_EQ(doc["status"], "held");
+  EXPECT_EQ(doc["held_reason"], "over the daily budget");
+}
+
+TEST_F(transitions, results_that_come_back_short_fail_the_job_with_an_error_line_per_missing_id) {
+  auto job = assembled_job({"a", "b", "c", "d", "e"});
+  auto chunk = db->chunks_of(job.id).at(0);
+  // The chunk's sorted results hold three of its five requests, one of them twice.
+  const auto prefix = attempt_prefix(dirs, job, chunk);
+  fs::create_directories(prefix.parent_path());
+  {
+    std::ofstream results(prefix.string() + ".results.jsonl");
+    for (const auto* id : {"a", "c", "c", "e"})
+      results << json{{"custom_id", id}, {"response", {{"status_code", 200}, {"body", json::object()}}}}.dump()
+              << "\n";
+    std::ofstream(prefix.string() + ".errors.jsonl");
+  }
+  store::chunk_update u;
+  u.file_id = "file-1";
+  u.batch_id = "batch-1";
+  u.merged_succeeded = 3;
+  ASSERT_TRUE(db->move_chunk(chunk.id, "assembled", "merged", u, 5));  // as the steps would have left it
+  ASSERT_TRUE(moves->to_running(job));
+  job = *moves->to_merged(*db->job(job.id));
+
+  const auto ended = moves->finish(job);
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->stage, "failed") << "never completed short";
+  ASSERT_TRUE(ended->error);
+  EXPECT_NE(ended->error->find("2 of 5 requests have no result"), std::string::npos) << *ended->error;
+  EXPECT_NE(ended->error->find("chunk 1 accounted for 3 of its 5"), std::string::npos) << *ended->error;
+  EXPECT_EQ(ended->succeeded, 3);
+  EXPECT_EQ(ended->failed, 2);
+
+  const auto results = lines_of(dirs.outbox / job.name / "results.jsonl");
+  const auto errors = lines_of(dirs.outbox / job.name / "errors.jsonl");
+  std::vector<std::string> ok, missing;
+  for (const auto& l : results) ok.push_back(l["custom_id"]);
+  for (const auto& l : errors) {
+    EXPECT_EQ(l["error"]["code"], "batchd_result_missing");
+    missing.push_back(l["custom_id"]);
+  }
+  EXPECT_EQ(ok, (std::vector<std::string>{"a", "c", "e"})) << "each id once";
+  EXPECT_EQ(missing, (std::vector<std::string>{"b", "d"}));
+  auto doc = json::parse(std::ifstream(dirs.outbox / job.name / "job.json"));
+  EXPECT_EQ(doc["status"], "failed");
+  EXPECT_EQ(doc["counts"]["succeeded"].get<int>() + doc["counts"]["failed"].get<int>(), 5);
+}
+
+TEST_F(transitions, a_job_with_every_result_completes) {
+  auto job = assembled_job({"a", "b"});
+  auto chunk = db->chunks_of(job.id).at(0);
+  const auto prefix = attempt_prefix(dirs, job, chunk);
+  fs::create_directories(prefix.parent_path());
+  std::ofstream(prefix.string() + ".results.jsonl") << json{{"custom_id", "b"}}.dump() << "\n";
+  std::ofstream(prefix.string() + ".errors.jsonl") << json{{"custom_id", "a"}, {"error", {{"code", "x"}}}}.dump()
+                                                   << "\n";
+  store::chunk_update u;
+  u.file_id = "file-1";
+  u.batch_id = "batch-1";
+  ASSERT_TRUE(db->move_chunk(chunk.id, "assembled", "merged", u, 5));
+  ASSERT_TRUE(moves->to_running(job));
+  const auto ended = moves->finish(*moves->to_merged(*db->job(job.id)));
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->stage, "completed");
+  EXPECT_FALSE(ended->error);
+}
+
+TEST_F(transitions, a_failed_job_still_accounts_for_every_request) {
+  auto job = assembled_job({"a", "b", "c"});
+  ASSERT_TRUE(moves->to_running(job));
+  const auto ended = moves->fail(*db->job(job.id), "the disk is full");
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->stage, "failed");
+  EXPECT_EQ(ended->error, "the disk is full");
+  const auto errors = lines_of(dirs.outbox / job.name / "errors.jsonl");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_NE(errors[0]["error"]["message"].get<std::string>().find("the disk is full"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace batchd::jobs
