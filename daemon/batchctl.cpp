@@ -135,6 +135,9 @@ void print_job(const json& j) {
     rows.push_back({"cost", "$" + str(j["cost"], "batch_usd") + " (regular $" + str(j["cost"], "regular_usd") +
                                 ", saved $" + str(j["cost"], "saved_usd") + ")"});
   if (j.contains("error")) rows.push_back({"error", str(j, "error")});
+  if (j.contains("last_error") && !j["last_error"].is_null())
+    rows.push_back({"last error", str(j, "last_error") + " (" + std::to_string(j.value("step_failures", 0)) +
+                                      " in a row; trying again at " + str(j, "retry_at") + ")"});
   print_table(rows);
   const auto& batches = j.value("batches", json::array());
   if (!batches.empty()) {
@@ -168,7 +171,8 @@ std::string bar_line(const json& j, int width) {
   return str(j, "job") + " [" + std::string(static_cast<std::size_t>(filled), '#') +
          std::string(static_cast<std::size_t>(width - filled), '.') + "] " + std::to_string(done) + "/" +
          std::to_string(total) + " " + std::to_string(pct) + "%  " + str(j, "status") + "  batches: " +
-         batches_text(j) + (str(j, "status") == "held" ? "  (" + str(j, "held_reason") + ")" : "");
+         batches_text(j) + (str(j, "status") == "held" ? "  (" + str(j, "held_reason") + ")" : "") +
+         (j.contains("last_error") && !j["last_error"].is_null() ? "  (retrying: " + str(j, "last_error") + ")" : "");
 }
 
 int cmd_watch(options o, const std::string& job, double interval) {

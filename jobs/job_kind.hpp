@@ -62,6 +62,10 @@ class job_kind {
   // (chunks, id files) into `work`. Throws std::system_error on I/O.
   virtual assembly assemble(const store::job_row& job, const std::filesystem::path& work,
                             const intake_options& opt) const = 0;
+  // The spec of a job assembled by a batchd from before specs were kept,
+  // rebuilt from what that batchd left (its id files are written now).
+  virtual job_spec recover_spec(const store::job_row& job, const std::filesystem::path& job_dir,
+                                const std::filesystem::path& work) const = 0;
   // Writes every ended attempt's lines (`parts`) through `out`, in the
   // order users get them.
   virtual void publish(outbox_writer& out, const result_parts& parts, const job_spec& spec) const = 0;

@@ -151,7 +151,13 @@ job_result job_transitions::to_merged(const store::job_row& job) {
 job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,
                                             const std::string& missing_message, std::optional<std::string> error) {
   if (!can_move(stage_of(job), to)) return refuse(job, to);
-  const auto spec = job_spec::parse(job.spec);
+  job_spec spec;
+  try {
+    spec = spec_of(job);
+  } catch (const std::exception& e) {
+    if (to == job_stage::completed) throw;  // a step to retry
+    spdlog::error("job {}: what it asked cannot be read ({}); it ends without result files", job.name, e.what());
+  }
   const auto chunks = db_.chunks_of(job.id);
   outbox_writer::totals t;
   if (!spec.ids.empty()) {  // assembled: the outbox accounts for every asked id
@@ -199,6 +205,14 @@ job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage
     if (!spec.ids.empty()) db_.set_job_counts(job.id, t.results, t.errors);
   })) return *e;
   return reread(job.id);
+}
+
+job_spec job_transitions::spec_of(const store::job_row& job) {
+  if (!job.spec.empty() || stage_of(job) == job_stage::received) return job_spec::parse(job.spec);
+  auto spec = kind_of(job.kind).recover_spec(job, dirs_.job_dir(job.name), dirs_.work_dir(job.name));
+  db_.set_job_spec(job.id, spec.dump());
+  spdlog::info("job {}: assembled by an earlier batchd; its spec is kept now", job.name);
+  return spec;
 }
 
 job_result job_transitions::finish(const store::job_row& job) {

@@ -27,6 +27,7 @@
 namespace batchd::jobs {
 
 struct assembly;
+struct job_spec;
 
 enum class errc { forbidden_move = 1, wrong_stage, unknown_job };
 const boost::system::error_category& job_category();
@@ -68,6 +69,9 @@ class job_transitions {
   // A step threw: the rescuer runs the job again at `retry_at`.
   job_result record_step_error(const store::job_row& job, const std::string& error, int failures, double retry_at);
 
+  // What later steps need from the job's file, kept at assembly (rebuilt
+  // and kept now for a job assembled before specs existed).
+  job_spec spec_of(const store::job_row& job);
   // Rewrites job.json from the job's row (progress while batches run).
   void report(std::int64_t job_id);
   // What job.json and the socket show about a job's money.

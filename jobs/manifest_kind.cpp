@@ -109,6 +109,21 @@ assembly manifest_kind::assemble(const store::job_row& job, const fs::path& work
   return a;
 }
 
+job_spec manifest_kind::recover_spec(const store::job_row& job, const fs::path& job_dir, const fs::path&) const {
+  std::vector<manifest_problem> problems;
+  const auto m = load_manifest(job.source, job.name, problems);
+  if (!m) throw std::runtime_error("job " + job.name + ": its kept manifest no longer reads");
+  job_spec spec;
+  spec.ids = {(job_dir / "ids.txt").string()};  // where that batchd wrote them
+  spec.metadata = m->metadata;
+  spec.packs = m->packs();
+  spec.input_order = m->input_order;
+  spec.model = m->model;
+  spec.id_prefix = m->id_prefix;
+  spec.id_field = m->id_field;
+  return spec;
+}
+
 void manifest_kind::publish(outbox_writer& out, const result_parts& parts, const job_spec& spec) const {
   publish_manifest_results(out, parts, spec);
 }

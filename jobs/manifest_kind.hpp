@@ -12,6 +12,8 @@ class manifest_kind final : public job_kind {
   std::vector<std::filesystem::path> companions(const std::filesystem::path& dropped) const override;
   assembly assemble(const store::job_row& job, const std::filesystem::path& work,
                     const intake_options& opt) const override;
+  job_spec recover_spec(const store::job_row& job, const std::filesystem::path& job_dir,
+                        const std::filesystem::path& work) const override;
   void publish(outbox_writer& out, const result_parts& parts, const job_spec& spec) const override;
 };
 

@@ -231,7 +231,7 @@ awaitable<void> pipeline::run_job(std::int64_t job_id, std::shared_ptr<job_signa
     if (assemble_job(moves_, dirs_, *row, config_.intake())) co_return;
     row = db_.job(job_id);
   }
-  running_job job{*row, job_spec::parse(row->spec), std::move(signal)};
+  running_job job{*row, moves_.spec_of(*row), std::move(signal)};
   if (job.row.stage == name(job_stage::assembled) || job.row.stage == name(job_stage::held))
     co_await hold_or_run(job);
   if (job.row.stage == name(job_stage::running)) {

@@ -5,6 +5,7 @@
 #include "database.hpp"
 #include "job_report.hpp"
 #include "line_reader.hpp"
+#include "atomic_file.hpp"
 #include "outbox_writer.hpp"
 
 namespace batchd::jobs {
@@ -39,6 +40,26 @@ assembly request_file_kind::assemble(const store::job_row& job, const fs::path& 
   for (const auto& c : a.chunks) a.spec.ids.push_back(c.ids.string());
   a.spec.model = a.model;
   return a;
+}
+
+job_spec request_file_kind::recover_spec(const store::job_row& job, const fs::path&, const fs::path& work) const {
+  // The kept file is all there is to learn the ids from; read it once, now.
+  job_spec spec;
+  spec.model = job.model.value_or("");
+  fs::create_directories(work);
+  const auto ids = work / "asked.ids";
+  atomic_file out(ids);
+  simdjson::dom::parser parser;
+  line_reader reader(job.source);
+  std::string_view line;
+  while (reader.next(line)) {
+    simdjson::dom::element doc;
+    std::string_view id;
+    if (!parser.parse(line.data(), line.size(), false).get(doc) && !doc["custom_id"].get(id)) out.line(id);
+  }
+  out.commit();
+  spec.ids = {ids.string()};
+  return spec;
 }
 
 void request_file_kind::publish(outbox_writer& out, const result_parts& parts, const job_spec&) const {

@@ -11,6 +11,8 @@ class request_file_kind final : public job_kind {
   std::string_view name() const override { return "requests"; }
   assembly assemble(const store::job_row& job, const std::filesystem::path& work,
                     const intake_options& opt) const override;
+  job_spec recover_spec(const store::job_row& job, const std::filesystem::path& job_dir,
+                        const std::filesystem::path& work) const override;
   void publish(outbox_writer& out, const result_parts& parts, const job_spec& spec) const override;
 };
 

@@ -169,6 +169,13 @@ class StateMachineTest(unittest.TestCase):
         self.assertIn("unknown key 'pipeline.max_atempts'", r.stderr)
         self.assertIn("did you mean 'pipeline.max_attempts'", r.stderr)
         self.assertIn("unknown key 'control.grup'", r.stderr)
+        # The shipped example names every key, and each is known.
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "etc", "batchd.json")
+        env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+        r = subprocess.run([BATCHD, "--config", example, "--spool", self.root, "--state", self.root],
+                           capture_output=True, text=True, timeout=10, env=env)
+        self.assertNotIn("config:", r.stderr)
+        self.assertIn("no API key", r.stderr)
 
 
 if __name__ == "__main__":

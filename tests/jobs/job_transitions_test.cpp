@@ -58,7 +58,8 @@ class transitions : public ::testing::Test {
   store::job_row job_in(job_stage stage) {
     static int n = 0;
     const auto id = db->insert_job("j" + std::to_string(++n), "requests", "/nowhere.jsonl", 1);
-    SQLite::Statement q(db->sql(), "UPDATE jobs SET stage = ?, finished_at = ? WHERE id = ?");
+    // A spec with nothing asked: these jobs have no requests to account for.
+    SQLite::Statement q(db->sql(), "UPDATE jobs SET stage = ?, finished_at = ?, spec = '{}' WHERE id = ?");
     q.bind(1, std::string(name(stage)));
     if (is_terminal(stage)) q.bind(2, 2.0);
     else q.bind(2);
@@ -203,6 +204,45 @@ TEST_F(transitions, a_failed_job_still_accounts_for_every_request) {
   const auto errors = lines_of(dirs.outbox / job.name / "errors.jsonl");
   ASSERT_EQ(errors.size(), 3u);
   EXPECT_NE(errors[0]["error"]["message"].get<std::string>().find("the disk is full"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace batchd::jobs
+
+namespace batchd::jobs {
+namespace {
+
+TEST_F(transitions, a_job_assembled_by_an_earlier_batchd_still_finishes_with_every_id) {
+  // As batchd 0.1 left it: no spec, no id files, results in the job's folder.
+  const auto source = dirs.job_dir("old") / "old.jsonl";
+  fs::create_directories(source.parent_path());
+  std::ofstream(source) << chat("x") << "\n" << chat("y") << "\n" << chat("z") << "\n";
+  const auto id = db->insert_job("old", "requests", source.string(), 1);
+  db->sql().exec("UPDATE jobs SET stage = 'merged', total = 3 WHERE id = " + std::to_string(id));
+  store::chunk_row c;
+  c.job_id = id;
+  c.idx = 1;
+  c.attempt = 1;
+  c.stage = "merged";
+  c.path = source.string();
+  c.sha256 = "0";
+  c.requests = 3;
+  c.bytes = static_cast<std::int64_t>(fs::file_size(source));
+  db->sql().exec("PRAGMA ignore_check_constraints = ON");
+  db->insert_chunk(c, 1);
+  db->sql().exec("UPDATE chunks SET file_id = 'f', batch_id = 'b'");
+  db->sql().exec("PRAGMA ignore_check_constraints = OFF");
+  const auto prefix = dirs.job_dir("old") / "results" / "chunk-1-attempt-1";
+  fs::create_directories(prefix.parent_path());
+  std::ofstream(prefix.string() + ".results.jsonl") << json{{"custom_id", "x"}}.dump() << "\n"
+                                                    << json{{"custom_id", "z"}}.dump() << "\n";
+  std::ofstream(prefix.string() + ".errors.jsonl") << json{{"custom_id", "y"}, {"error", {{"code", "e"}}}}.dump() << "\n";
+  const auto ended = moves->finish(*db->job(id));
+  ASSERT_TRUE(ended);
+  EXPECT_EQ(ended->stage, "completed") << ended->error.value_or("");
+  EXPECT_EQ(lines_of(dirs.outbox / "old" / "results.jsonl").size(), 2u);
+  EXPECT_EQ(lines_of(dirs.outbox / "old" / "errors.jsonl").size(), 1u);
+  EXPECT_FALSE(db->job(id)->spec.empty()) << "kept from now on";
 }
 
 }  // namespace

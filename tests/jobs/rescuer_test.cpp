@@ -36,7 +36,7 @@ class rescue : public ::testing::Test {
 
   std::int64_t running_job() {
     const auto id = db->insert_job("r", "requests", "/nowhere.jsonl", 1);
-    db->sql().exec("UPDATE jobs SET stage = 'running' WHERE id = " + std::to_string(id));
+    db->sql().exec("UPDATE jobs SET stage = 'running', spec = '{}' WHERE id = " + std::to_string(id));
     return id;
   }
   // One run of the job's step: throws until `good_after` runs have failed.
