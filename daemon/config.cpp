@@ -84,7 +84,7 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     a->take("project", c.api.project);
     a->take("ca_file", c.api.ca_file);
     a->take("requests_per_second", c.api.requests_per_second);
-    a->take("max_retries", c.api.max_retries);
+    a->take("max_retries", c.api.retry.max_retries);
   }
   if (auto p = top.sub("pipeline")) {
     auto& q = c.pipeline;

@@ -9,17 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "client_config.hpp"
 #include "pipeline_config.hpp"
 
 namespace batchd::daemon {
 
-struct api_config {
-  std::string base_url = "https://api.openai.com/v1";
+// The client's own settings as they are, and where the key comes from (the
+// key itself is read at start and never kept in the configuration).
+struct api_config : openai::client_config {
   std::filesystem::path key_file;  // else $OPENAI_API_KEY, else $CREDENTIALS_DIRECTORY/openai-api-key
-  std::string organization, project;
-  std::filesystem::path ca_file;  // extra CA bundle (tests); the system store otherwise
-  double requests_per_second = 20;
-  int max_retries = 5;
 };
 
 struct control_config {

@@ -75,14 +75,8 @@ int main(int argc, char** argv) {
     jobs::clock clk(cfg.time_scale);
 
     boost::asio::io_context ioc(1);
-    openai::client_config api_cfg;
-    api_cfg.base_url = cfg.api.base_url;
+    openai::client_config api_cfg = cfg.api;
     api_cfg.api_key = key;
-    api_cfg.organization = cfg.api.organization;
-    api_cfg.project = cfg.api.project;
-    api_cfg.ca_file = cfg.api.ca_file;
-    api_cfg.requests_per_second = cfg.api.requests_per_second;
-    api_cfg.retry.max_retries = cfg.api.max_retries;
     openai::client api(ioc.get_executor(), api_cfg);
 
     // Tests: a move the stage table forbids aborts instead of being refused.

@@ -20,23 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "client_config.hpp"
 #include "retry.hpp"
 #include "types.hpp"
 
 namespace batchd::openai {
-
-struct client_config {
-  std::string base_url = "https://api.openai.com/v1";
-  std::string api_key;
-  std::string organization, project;  // sent only when set
-  std::filesystem::path ca_file;      // trusted besides the system store
-  double requests_per_second = 20;
-  int burst = 5;
-  retry_policy retry;
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds request_timeout{600'000};
-};
 
 enum class retry_create { no, yes };
 

@@ -45,6 +45,15 @@ def wait_until(what, fn, timeout=20):
     raise AssertionError("timed out waiting for " + what)
 
 
+def block_results(d, job):
+    """A file where batchd puts the job's sorted results, so its download step
+    cannot create that folder and throws. Returns the file, to remove."""
+    blocker = os.path.join(d.root, "state", "jobs", job, "work", "results")
+    os.makedirs(os.path.dirname(blocker))
+    open(blocker, "w").close()
+    return blocker
+
+
 class StateMachineTest(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="batchd-states-")
@@ -98,10 +107,7 @@ class StateMachineTest(unittest.TestCase):
             d = Daemon(os.path.join(self.root, "d"), sim,
                        config={"pipeline": {"step_retry_initial_s": 600, "step_retry_cap_s": 3000}})
             d.wait_ready()
-            # A file where batchd puts the job's sorted results: the download step cannot create its folder.
-            blocker = os.path.join(d.root, "state", "jobs", "flaky", "work", "results")
-            os.makedirs(os.path.dirname(blocker))
-            open(blocker, "w").close()
+            blocker = block_results(d, "flaky")
             d.drop("flaky.jsonl", [chat(i) for i in range(20)])
             job = wait_until("a step error in job.json", lambda: (d.job("flaky") or {}).get("last_error") and d.job("flaky"))
             self.assertEqual(job["status"], "running", job)
@@ -123,9 +129,7 @@ class StateMachineTest(unittest.TestCase):
             d = Daemon(os.path.join(self.root, "d"), sim,
                        config={"pipeline": {"step_retry_initial_s": 10_000_000, "step_retry_cap_s": 10_000_000}})
             d.wait_ready()
-            blocker = os.path.join(d.root, "state", "jobs", "stuck", "work", "results")
-            os.makedirs(os.path.dirname(blocker))
-            open(blocker, "w").close()
+            block_results(d, "stuck")
             d.drop("stuck.jsonl", [chat(i) for i in range(10)])
             wait_until("a step error", lambda: (d.job("stuck") or {}).get("last_error"))
             status, _ = post(d.socket, "/v1/jobs/stuck/cancel")

@@ -6,41 +6,24 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "database.hpp"
-#include "clock.hpp"
+#include "job_fixture.hpp"
 #include "job_report.hpp"
-#include "job_transitions.hpp"
 
 namespace batchd::jobs {
 namespace {
 
 using nlohmann::json;
+using testing::chat;
 namespace fs = std::filesystem;
 
-std::string chat(const std::string& id) {
-  return json{{"custom_id", id},
-              {"method", "POST"},
-              {"url", "/v1/chat/completions"},
-              {"body", {{"model", "gpt-4o-mini"}, {"messages", {{{"role", "user"}, {"content", id}}}}}}}
-      .dump();
-}
-
-class intake : public ::testing::Test {
+class intake : public testing::job_fixture {
  protected:
-  fs::path root = fs::temp_directory_path() / ("batchd-intake-test-" + std::to_string(::getpid()));
-  spool dirs = spool::under(root / "spool", root / "state");
-  std::unique_ptr<store::database> db;
-  clock clk;
-  std::unique_ptr<job_transitions> moves;
+  intake() : job_fixture("intake-test") {}
   intake_options opt;
   void SetUp() override {
-    fs::remove_all(root);
-    dirs.create_all();
-    db = std::make_unique<store::database>(dirs.state / "batchd.db");
-    moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<pricing_table>());
+    job_fixture::SetUp();
     opt.limits.max_requests = 2;
   }
-  void TearDown() override { fs::remove_all(root); }
   fs::path drop(const std::string& name, const std::string& content) {
     std::ofstream(dirs.inbox / name) << content;
     return dirs.inbox / name;

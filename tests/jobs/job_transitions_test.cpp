@@ -14,6 +14,7 @@
 #include <set>
 
 #include "intake.hpp"
+#include "job_fixture.hpp"
 #include "job_kind.hpp"
 #include "job_report.hpp"
 
@@ -21,38 +22,13 @@ namespace batchd::jobs {
 namespace {
 
 using nlohmann::json;
+using testing::chat;
+using testing::lines_of;
 namespace fs = std::filesystem;
 
-std::string chat(const std::string& id) {
-  return json{{"custom_id", id},
-              {"method", "POST"},
-              {"url", "/v1/chat/completions"},
-              {"body", {{"model", "gpt-4o-mini"}, {"messages", {{{"role", "user"}, {"content", id}}}}}}}
-      .dump();
-}
-
-std::vector<json> lines_of(const fs::path& p) {
-  std::vector<json> out;
-  std::ifstream in(p);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(json::parse(l));
-  return out;
-}
-
-class transitions : public ::testing::Test {
+class transitions : public testing::job_fixture {
  protected:
-  fs::path root = fs::temp_directory_path() / ("batchd-transitions-test-" + std::to_string(::getpid()));
-  spool dirs = spool::under(root / "spool", root / "state");
-  std::unique_ptr<store::database> db;
-  clock clk;
-  std::unique_ptr<job_transitions> moves;
-  void SetUp() override {
-    fs::remove_all(root);
-    dirs.create_all();
-    db = std::make_unique<store::database>(dirs.state / "batchd.db");
-    moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<pricing_table>());
-  }
-  void TearDown() override { fs::remove_all(root); }
+  transitions() : job_fixture("transitions-test") {}
 
   // A job put straight into `stage`, as if it had got there.
   store::job_row job_in(job_stage stage) {
@@ -206,11 +182,6 @@ TEST_F(transitions, a_failed_job_still_accounts_for_every_request) {
   EXPECT_NE(errors[0]["error"]["message"].get<std::string>().find("the disk is full"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace batchd::jobs
-
-namespace batchd::jobs {
-namespace {
 
 TEST_F(transitions, a_job_assembled_by_an_earlier_batchd_still_finishes_with_every_id) {
   // As batchd 0.1 left it: no spec, no id files, results in the job's folder.

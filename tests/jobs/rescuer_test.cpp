@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "job_fixture.hpp"
 #include "job_transitions.hpp"
 
 namespace batchd::jobs {
@@ -19,20 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class rescue : public ::testing::Test {
+class rescue : public testing::job_fixture {
  protected:
-  fs::path root = fs::temp_directory_path() / ("batchd-rescuer-test-" + std::to_string(::getpid()));
-  spool dirs = spool::under(root / "spool", root / "state");
-  std::unique_ptr<store::database> db;
-  clock clk;
-  std::unique_ptr<job_transitions> moves;
-  void SetUp() override {
-    fs::remove_all(root);
-    dirs.create_all();
-    db = std::make_unique<store::database>(dirs.state / "batchd.db");
-    moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<pricing_table>());
-  }
-  void TearDown() override { fs::remove_all(root); }
+  rescue() : job_fixture("rescuer-test") {}
 
   std::int64_t running_job() {
     const auto id = db->insert_job("r", "requests", "/nowhere.jsonl", 1);
