@@ -192,6 +192,7 @@ class api {
                           {"uptime_s", up.count()},
                           {"jobs", by_status},
                           {"running", ctx_.runner.running()},
+                          {"state", {{"path", ctx_.dirs.state.string()}, {"bytes", ctx_.runner.state_bytes()}}},
                           {"api", api}});
   }
 

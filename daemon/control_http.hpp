@@ -25,8 +25,7 @@ struct control_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// A route may wait (a submitted file is validated before the answer) but
-// never blocks the loop while it does.
+// A route may wait: a submitted file is validated before the answer.
 using control_handler = std::function<boost::asio::awaitable<control_response>(control_request)>;
 
 // The one error envelope: {"error": {"code": …, "message": …}}.

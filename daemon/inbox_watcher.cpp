@@ -26,7 +26,7 @@ namespace {
 void scan(const fs::path& inbox, const file_handler& on_file) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(inbox, ec)) {
-    if (jobs::is_candidate_name(entry.path().filename().string())) on_file(entry.path());
+    if (jobs::is_candidate_name(entry.path().filename().string())) on_file(entry.path(), false);
   }
 }
 
@@ -55,7 +55,7 @@ void handle_events(const char* data, std::size_t n, const fs::path& inbox, const
     }
     if (ev.len == 0) continue;
     const std::string name(name_at, ::strnlen(name_at, ev.len));
-    if (jobs::is_candidate_name(name)) on_file(inbox / name);
+    if (jobs::is_candidate_name(name)) on_file(inbox / name, true);
   }
 }
 

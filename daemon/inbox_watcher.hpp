@@ -10,7 +10,9 @@
 
 namespace batchd::daemon {
 
-using file_handler = std::function<void(const std::filesystem::path&)>;
+// `settled`: announced by its writer's close or rename (else found by a scan,
+// perhaps still being written).
+using file_handler = std::function<void(const std::filesystem::path&, bool settled)>;
 
 // Runs until cancelled. `on_file` gets paths of candidate names only (not
 // hidden, not .tmp/.part); it must take the file out of inbox/ (or leave it

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <iostream>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "client.hpp"
@@ -21,6 +22,7 @@
 #include "logging.hpp"
 #include "notify.hpp"
 #include "pipeline.hpp"
+#include "state_lock.hpp"
 
 namespace {
 
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto cfg = *loaded.value;
+  // No core dump, and no ptrace by the same user, may read the key from memory.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   daemon::setup_logging(cfg.log_level);
   daemon::notifier systemd;
 
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    daemon::state_lock one_daemon(cfg.state);  // before anything else is touched
     const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
     dirs.create_all();
     store::database db(cfg.state / "batchd.db");
@@ -115,8 +120,8 @@ int main(int argc, char** argv) {
     runner.resume_all();
 
     // The inbox's entrance to the one intake (the socket's is POST /v1/jobs).
-    auto on_file = [&](const std::filesystem::path& file) {
-      boost::asio::co_spawn(ioc, runner.take(file), [&dirs, file](std::exception_ptr e, jobs::pipeline::taken t) {
+    auto on_file = [&](const std::filesystem::path& file, bool settled) {
+      boost::asio::co_spawn(ioc, runner.take(file, std::nullopt, settled), [&dirs, file](std::exception_ptr e, jobs::pipeline::taken t) {
         if (e) {
           try {
             std::rethrow_exception(e);

@@ -88,6 +88,8 @@ std::string render_metrics(const control_context& ctx) {
 
   m.family("batchd_jobs_running", "gauge", "Jobs the pipeline is driving now.");
   m.sample("batchd_jobs_running", "", ctx.runner.running());
+  m.family("batchd_state_bytes", "gauge", "Bytes under the state directory (database and working files).");
+  m.sample("batchd_state_bytes", "", ctx.runner.state_bytes());
   m.family("batchd_control_connections", "gauge", "Open control socket connections.");
   m.sample("batchd_control_connections", "", ctx.connections ? ctx.connections() : 0);
   return m.take();

@@ -74,6 +74,20 @@ void write_file_atomically(const fs::path& path, std::string_view content) {
   f.commit();
 }
 
+void create_directories_durably(const fs::path& dir) {
+  if (dir.empty() || fs::is_directory(dir)) return;
+  create_directories_durably(dir.parent_path());
+  fs::create_directory(dir);
+  fsync_directory(dir.parent_path().empty() ? fs::path(".") : dir.parent_path());
+}
+
+void copy_file_durably(const fs::path& from, const fs::path& to) {
+  const auto temp = to.string() + ".part";
+  fs::copy_file(from, temp, fs::copy_options::overwrite_existing);
+  fsync_path(temp, O_RDONLY);
+  rename_durably(temp, to);
+}
+
 void move_file(const fs::path& from, const fs::path& to) {
   if (::rename(from.c_str(), to.c_str()) == 0) {
     fsync_directory(to.parent_path());
@@ -81,10 +95,7 @@ void move_file(const fs::path& from, const fs::path& to) {
     return;
   }
   if (errno != EXDEV) fail("move " + from.string() + " to", to);
-  const auto temp = to.string() + ".part";
-  fs::copy_file(from, temp, fs::copy_options::overwrite_existing);
-  fsync_path(temp, O_RDONLY);
-  rename_durably(temp, to);
+  copy_file_durably(from, to);
   fs::remove(from);  // only now: the copy is durable
   fsync_directory(from.parent_path());
 }

@@ -41,6 +41,14 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
 // either way. Throws std::filesystem_error or std::system_error.
 void move_file(const std::filesystem::path& from, const std::filesystem::path& to);
 
+// Copies `from` to `to` (a new file, fsynced and renamed into place, its
+// directory fsynced); `from` is left as it is.
+void copy_file_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// Creates `dir` and its missing parents, fsyncing each parent that gained
+// an entry, so the new folders survive a power loss.
+void create_directories_durably(const std::filesystem::path& dir);
+
 // fsyncs a directory, so the names created or renamed in it are durable.
 void fsync_directory(const std::filesystem::path& dir);
 

@@ -149,6 +149,7 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
     co_await sleep(job, backoff_delay({5, 2, 120}, 0, jitter_draw()));
     co_return;
   }
+  check_unchanged(c);  // the lines to send again come from it
   const auto out = sort_chunk_results(in, prefix);
   ctx_.crash_point("mid_merge");
   const auto prices = ctx_.prices();

@@ -8,6 +8,7 @@
 #include "client.hpp"
 #include "error.hpp"
 #include "job_report.hpp"
+#include "sha256.hpp"
 
 namespace batchd::jobs {
 namespace asio = boost::asio;
@@ -39,6 +40,15 @@ std::map<std::string, std::string> batch_metadata(const running_job& job, const 
 
 }  // namespace
 
+void check_unchanged(const store::chunk_row& c) {
+  const auto now = file_sha256(c.path, static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes));
+  if (now != c.sha256)
+    throw source_changed("the job's input changed after it was validated (chunk " + std::to_string(c.idx) +
+                         ", attempt " + std::to_string(c.attempt) +
+                         ": its bytes no longer match the SHA-256 taken then); nothing more of it is sent. "
+                         "Drop the file again as a new job");
+}
+
 double jitter_draw() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0, 1)(rng);
@@ -52,7 +62,9 @@ bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::c
   const auto from = *parse_chunk_stage(c.stage);
   if (!can_move(from, to))
     throw std::logic_error("chunk " + std::to_string(c.id) + ": no move from " + c.stage + " to " + str(to));
-  return ctx_.db.move_chunk(c.id, c.stage, str(to), fields, ctx_.clk.now());
+  if (!ctx_.db.move_chunk(c.id, c.stage, str(to), fields, ctx_.clk.now())) return false;
+  ctx_.db.clear_step_error(c.job_id);  // progress: failures in a row start again
+  return true;
 }
 
 void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, chunk_stage to,
@@ -89,6 +101,7 @@ void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, c
 
 awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t chunk_id) {
   for (;;) {
+    if (job.signal->stopping()) co_return;  // another chunk threw: the job is to be run again
     const auto c = *ctx_.db.chunk(chunk_id);
     const auto stage = *parse_chunk_stage(c.stage);
     if (is_terminal(stage)) co_return;
@@ -145,6 +158,7 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
     } else {
+      check_unchanged(c);  // what is sent is what was validated
       const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
       file_id = (co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
       ctx_.crash_point("after_upload");

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "batch_board.hpp"
@@ -77,6 +78,15 @@ class chunk_steps {
   // checked against the API's lists.
   std::set<std::int64_t> nothing_sent_;
 };
+
+// A chunk's bytes no longer match the hash taken when it was validated:
+// the job fails at once with this reason (no retry can mend it).
+struct source_changed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Throws source_changed unless the chunk's bytes still hash as validated.
+void check_unchanged(const store::chunk_row& c);
 
 // Uniform in [0, 1), for jitter.
 double jitter_draw();

@@ -1,6 +1,13 @@
 #include "intake.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +16,7 @@
 #include "job_kind.hpp"
 #include "job_transitions.hpp"
 #include "manifest.hpp"
+#include "private_source.hpp"
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -41,10 +49,20 @@ std::string job_base_name(const std::string& filename) {
 
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const fs::path& file, const intake_options& opt,
-                                                double now, json* refused) {
+                                                double now, json* refused, bool settled) {
   const auto name = file.filename().string();
   struct stat st {};
   if (::lstat(file.c_str(), &st) != 0) return std::nullopt;  // gone already
+  if (S_ISREG(st.st_mode) && !settled) {
+    // Found by a rescan, not announced by its writer's close or rename: it
+    // may still be being written, so it must have rested a while.
+    const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+    if (age < std::chrono::duration<double>(opt.settle_s)) return std::nullopt;
+  }
+  if (S_ISREG(st.st_mode) && open_for_writing(st)) {
+    spdlog::info("{} is still open for writing; taking it when its writer closes it", name);
+    return std::nullopt;
+  }
   std::string problem, fix;
   if (S_ISLNK(st.st_mode)) {
     problem = "the file is a symbolic link; batchd only takes regular files";
@@ -59,6 +77,11 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   } else if (!kind_for_file(name)) {
     problem = "unknown kind of file";
     fix = "drop a batch request file (*.jsonl) or a manifest (*.job.json)";
+  } else if (const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC); fd < 0) {
+    problem = std::string("batchd cannot read the file: ") + std::strerror(errno);
+    fix = "make the file readable by the service's user or group, then drop it again";
+  } else {
+    ::close(fd);
   }
   if (!problem.empty()) {
     const auto doc = refusal(name, problem, fix);
@@ -70,9 +93,19 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   const auto dir = dirs.job_dir(job);
   fs::create_directories(dir);
   const auto& kind = *kind_for_file(name);
-  for (const auto& companion : kind.companions(file)) move_file(companion, dir / companion.filename());
+  for (const auto& companion : kind.companions(file)) {
+    struct stat cs {};
+    if (::lstat(companion.c_str(), &cs) != 0 || open_for_writing(cs) ||
+        !take_private(companion, dir / companion.filename(), cs))
+      return std::nullopt;  // not ready: tried again at its writer's close or the next rescan
+  }
   const auto source = dir / name;
-  move_file(file, source);  // a crash after this is healed by adopt_orphans()
+  if (!take_private(file, source, st)) {  // changed while copied: again later
+    std::error_code ignored;
+    fs::remove(dir, ignored);
+    return std::nullopt;
+  }
+  // A crash before the insert is healed by adopt_orphans().
   return db.insert_job(job, std::string(kind.name()), source.string(), now);
 }
 

@@ -29,14 +29,17 @@ bool is_candidate_name(const std::string& filename);
 std::string job_base_name(const std::string& filename);
 
 // Takes `file` from inbox/: refuses it (into rejected/, with a reason) if it
-// is a symlink, not a regular file, too large or of an unknown kind; else
-// moves it into the state directory and records a job in stage `received`.
+// is a symlink, not a regular file, too large, unreadable or of an unknown
+// kind; else takes it privately into the state directory (private_source.hpp)
+// and records a job in stage `received`. A file still open for writing, or
+// (when not `settled`: found by a rescan rather than announced by a close or
+// rename) modified within `opt.settle_s`, is left for later.
 // Returns the job id, or nullopt if refused (the reason in `*refused` when
 // given: the content of the .error.json) or already gone.
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const std::filesystem::path& file,
                                                 const intake_options& opt, double now,
-                                                nlohmann::json* refused = nullptr);
+                                                nlohmann::json* refused = nullptr, bool settled = true);
 
 // Validates a `received` job and cuts it into chunks (→ `assembled`), or
 // rejects it (→ `failed`, its file in rejected/ with <file>.error.json).

@@ -17,12 +17,20 @@ class job_signal {
   // Records that the job is to be cancelled (already durable), then wakes it.
   void cancel();
   bool cancelled() const { return cancelled_; }
+  // One of the job's chunks threw: the others stop at their next step, so the
+  // job ends soon and the rescuer takes it (instead of hours later).
+  void stop() {
+    stopping_ = true;
+    wake();
+  }
+  bool stopping() const { return stopping_; }
   // Sleeps for `d`, or until wake().
   boost::asio::awaitable<void> sleep(std::chrono::steady_clock::duration d);
 
  private:
   boost::asio::steady_timer bell_;  // never expires: cancelling it wakes every sleeper
   bool cancelled_;
+  bool stopping_ = false;
 };
 
 }  // namespace batchd::jobs

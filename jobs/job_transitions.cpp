@@ -8,6 +8,7 @@
 #include "job_kind.hpp"
 #include "job_report.hpp"
 #include "ledger.hpp"
+#include "job_outbox.hpp"
 #include "outbox_writer.hpp"
 
 namespace batchd::jobs {
@@ -67,7 +68,14 @@ void job_transitions::report(std::int64_t job_id) {
 }
 
 void job_transitions::write_report(const store::job_row& job) {
-  write_job_json(dirs_, job, db_.chunks_of(job.id), money_of(job));
+  // A report: failing to write it must not undo or fail the move it reports.
+  try {
+    write_job_json(dirs_, job, db_.chunks_of(job.id), money_of(job));
+  } catch (const std::exception& e) {
+    spdlog::warn("job {}: job.json not written: {}", job.name, e.what());
+    if (is_terminal(stage_of(job)) && !job.retry_at)  // nothing would write it again: the rescuer will
+      db_.set_step_error(job.id, std::string("job.json not written yet: ") + e.what(), 1, clock_.now() + 60);
+  }
 }
 
 // One guarded move: the table, then the row's stage, then `also`, in one transaction.
@@ -148,63 +156,72 @@ job_result job_transitions::to_merged(const store::job_row& job) {
   return reread(job.id);
 }
 
+void job_transitions::end_open_chunks(const std::vector<store::chunk_row>& chunks, job_stage to,
+                                      const std::string& reason) {
+  for (const auto& c : chunks) {
+    const auto from = *parse_chunk_stage(c.stage);
+    if (is_terminal(from)) continue;
+    const auto end = to == job_stage::cancelled && can_move(from, chunk_stage::cancelled) ? chunk_stage::cancelled
+                                                                                         : chunk_stage::failed;
+    store::chunk_update u;
+    u.error = reason;
+    db_.move_chunk(c.id, c.stage, std::string(name(end)), u, clock_.now());
+  }
+}
+
 job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,
                                             const std::string& missing_message, std::optional<std::string> error) {
   if (!can_move(stage_of(job), to)) return refuse(job, to);
-  job_spec spec;
-  try {
-    spec = spec_of(job);
-  } catch (const std::exception& e) {
-    if (to == job_stage::completed) throw;  // a step to retry
-    spdlog::error("job {}: what it asked cannot be read ({}); it ends without result files", job.name, e.what());
-  }
+  const bool completing = to == job_stage::completed;
   const auto chunks = db_.chunks_of(job.id);
-  outbox_writer::totals t;
-  if (!spec.ids.empty()) {  // assembled: the outbox accounts for every asked id
-    const auto dir = dirs_.outbox / job.name;
-    fs::create_directories(dir);
-    id_accounts ids(spec.ids);
-    const auto& kind = kind_of(job.kind);
-    try {
-      outbox_writer out(dir, ids);
-      kind.publish(out, sorted_parts(dirs_, job, chunks), spec);
-      t = out.commit(missing_code, missing_message);
-    } catch (const std::exception& e) {
-      if (to == job_stage::completed) throw;  // a step to retry, not a reason to lose results
-      spdlog::error("job {}: the results merged so far could not be read ({}); every request is an error line",
-                    job.name, e.what());
-      id_accounts fresh(spec.ids);  // nothing seen: every id gets its line
-      outbox_writer out(dir, fresh);
-      t = out.commit(missing_code, missing_message + " (" + e.what() + ")");
-    }
-    if (t.doubled || t.unknown)
-      spdlog::warn("job {}: dropped {} result line(s) for ids already written and {} for ids never asked",
-                   job.name, t.doubled, t.unknown);
-    std::int64_t lost = 0;  // found missing earlier, when a chunk was sorted
-    for (const auto& c : chunks) lost += c.merged_lost;
-    if (t.missing + lost > 0 && to == job_stage::completed) {
-      to = job_stage::failed;
-      error = std::to_string(t.missing + lost) + " of " + std::to_string(ids.total()) +
-              " requests have no result; each is in errors.jsonl with code " + missing_code;
-      if (lost > 0)
-        *error += " (" + std::to_string(lost) + " could no longer be read from the job's input to be sent again)";
-      for (const auto& c : chunks)  // where it is known: which chunk came back short
-        if (c.attempt == 1 && !c.ids_path.empty()) {
-          std::int64_t accounted = 0;
-          for (const auto& a : chunks)
-            if (a.idx == c.idx) accounted += a.merged_succeeded + a.merged_failed;
-          if (accounted != c.requests)
-            *error += "; chunk " + std::to_string(c.idx) + " accounted for " + std::to_string(accounted) + " of its " +
-                      std::to_string(c.requests) + " requests";
-        }
-      spdlog::error("job {}: {}", job.name, *error);
-    }
+  std::optional<outbox_result> published;
+  std::string unpublished;  // why the result files could not be written now
+  try {
+    published = publish_outbox(dirs_, job, spec_of(job), chunks, !completing, missing_code, missing_message);
+  } catch (const std::exception& e) {
+    if (completing) throw;  // a step to retry: the results are not lost
+    unpublished = e.what();
+    spdlog::error("job {}: its result files could not be written ({}); batchd writes them when it can", job.name,
+                  unpublished);
+  }
+  if (published && !published->shortfall.empty() && completing) {
+    to = job_stage::failed;  // never completed short
+    error = published->shortfall;
+    spdlog::error("job {}: {}", job.name, *error);
   }
   const std::string event = std::string("job ") + str(to) + (error ? ": " + *error : "");
   if (auto e = guarded(job, to, event, error, [&] {
-    if (!spec.ids.empty()) db_.set_job_counts(job.id, t.results, t.errors);
-  })) return *e;
+        if (published && published->asked > 0)
+          db_.set_job_counts(job.id, published->lines.results, published->lines.errors);
+        end_open_chunks(chunks, to, error.value_or(std::string("the job was ") + str(to)));
+        if (!unpublished.empty())  // the rescuer writes them later
+          db_.set_step_error(job.id, "result files not written yet: " + unpublished, 1, clock_.now() + 60);
+      }))
+    return *e;
   return reread(job.id);
+}
+
+bool job_transitions::republish(const store::job_row& job, double retry_at) {
+  const auto stage = stage_of(job);
+  if (!is_terminal(stage)) return false;
+  try {
+    const auto r = publish_outbox(dirs_, job, spec_of(job), db_.chunks_of(job.id), stage != job_stage::completed,
+                                  "batchd_result_missing",
+                                  "The job " + str(stage) + " before this request had a result" +
+                                      (job.error ? ": " + *job.error : std::string()));
+    db_.transaction([&] {
+      if (r.asked > 0) db_.set_job_counts(job.id, r.lines.results, r.lines.errors);
+      db_.clear_step_error(job.id);
+      db_.add_event(job.id, std::nullopt, "result files written", clock_.now());
+    });
+  } catch (const std::exception& e) {
+    spdlog::error("job {}: result files still not written: {}", job.name, e.what());
+    db_.set_step_error(job.id, std::string("result files not written yet: ") + e.what(), job.step_failures + 1,
+                       retry_at);
+    return false;
+  }
+  report(job.id);
+  return true;
 }
 
 job_spec job_transitions::spec_of(const store::job_row& job) {

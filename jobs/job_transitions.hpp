@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "clock.hpp"
 #include "database.hpp"
@@ -72,6 +73,10 @@ class job_transitions {
   // What later steps need from the job's file, kept at assembly (rebuilt
   // and kept now for a job assembled before specs existed).
   job_spec spec_of(const store::job_row& job);
+  // A finished job whose result files (or job.json) could not be written
+  // when it ended: writes them now. False, with the next try at `retry_at`,
+  // if that fails again.
+  bool republish(const store::job_row& job, double retry_at);
   // Rewrites job.json from the job's row (progress while batches run).
   void report(std::int64_t job_id);
   // What job.json and the socket show about a job's money.
@@ -83,6 +88,9 @@ class job_transitions {
   std::optional<errc> guarded(const store::job_row& job, job_stage to, const std::string& event,
                               const std::optional<std::string>& error, const std::function<void()>& also);
   job_result reread(std::int64_t id);
+  // Ends every chunk still open (a job ended from outside its steps), so
+  // none counts as in flight.
+  void end_open_chunks(const std::vector<store::chunk_row>& chunks, job_stage to, const std::string& reason);
   void write_report(const store::job_row& job);
   // Publishes the outbox and ends the job in `to` (or failed when ids are missing).
   job_result end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,

@@ -15,6 +15,7 @@ struct batch_limits {
 struct intake_options {
   std::int64_t max_file_bytes = 1LL << 31;  // 2 GiB
   batch_limits limits;
+  double settle_s = 5;  // real seconds a file found by a rescan must have rested
 };
 
 }  // namespace batchd::jobs

@@ -14,6 +14,7 @@
 #include "error.hpp"
 #include "intake.hpp"
 #include "job_report.hpp"
+#include "retention.hpp"
 
 namespace batchd::jobs {
 namespace asio = boost::asio;
@@ -80,15 +81,15 @@ void pipeline::crash_point(const char* point) const {
   }
 }
 
-awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optional<picousd> max_cost) {
+awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optional<picousd> max_cost,
+                                          bool settled) {
   taken t;
   nlohmann::json refused;
-  t.job_id = accept_dropped_file(db_, dirs_, file, config_.intake(), clock_.now(), &refused);
+  t.job_id = accept_dropped_file(db_, dirs_, file, config_.intake(), clock_.now(), &refused, settled);
   if (!t.job_id) {
     if (!refused.is_null()) t.rejection = std::move(refused);
     co_return t;
   }
-  if (max_cost) db_.set_job_max_cost(*t.job_id, max_cost);
   const auto job = *db_.job(*t.job_id);
   spdlog::info("received {} as job {}; validating", file.filename().string(), job.name);
   try {
@@ -102,6 +103,7 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
     spdlog::warn("job {}: rejected: {}", job.name, t.rejection->value("error", ""));
     co_return t;
   }
+  if (max_cost) db_.set_job_max_cost(*t.job_id, max_cost);  // the submitter's limit wins over the manifest's
   start(*t.job_id);
   co_return t;
 }
@@ -109,6 +111,7 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
 void pipeline::resume_all() {
   for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return signals_.count(id) > 0; }))
     start(id);
+  housekeeping();
   if (!rescuing_) asio::co_spawn(ex_, rescue_loop(), asio::detached);
 }
 
@@ -121,10 +124,19 @@ awaitable<void> pipeline::rescue_loop() {
     try {
       for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return signals_.count(id) > 0; }))
         start(id);
+      housekeeping();
     } catch (const std::exception& e) {
       spdlog::error("rescuer: {}", e.what());
     }
   }
+}
+
+void pipeline::housekeeping() {
+  const double now = clock_.now();
+  if (housekept_at_ != 0 && now - housekept_at_ < 600) return;
+  housekept_at_ = now;
+  remove_expired_work(db_, dirs_, now, config_.retention_days);
+  state_bytes_ = directory_bytes(dirs_.state);
 }
 
 void pipeline::start(std::int64_t job_id) {
@@ -143,30 +155,55 @@ void pipeline::on_job_end(std::int64_t job_id, std::exception_ptr e) {
   try {
     const auto job = db_.job(job_id);
     if (!job || is_terminal(*parse_job_stage(job->stage))) return;
-    if (job->cancel_requested) {
-      end_stranded(*job);
+    const auto chunks = db_.chunks_of(job_id);  // as they were, to find batches left at the API
+    if (job->cancel_requested && job->last_error) {  // cancelled, and it had failed before: it ends now
+      end_stranded(*job, chunks, std::nullopt);
       return;
     }
-    if (!rescuer_.step_failed(*job, what, clock_.now())) end_stranded(*db_.job(job_id));
+    try {
+      std::rethrow_exception(e);
+    } catch (const source_changed&) {  // no retry can mend it
+      spdlog::error("job {}: {}", job->name, what);
+      end_stranded(*job, chunks, what);
+      return;
+    } catch (...) {
+    }
+    if (!rescuer_.step_failed(*job, what, clock_.now())) cancel_at_api(*job, chunks);
   } catch (const std::exception& again) {
     // Even the record failed (a full disk?): the rescue loop comes back to it.
     spdlog::error("job {}: {}; and recording that failed too: {}", job_id, what, again.what());
   }
 }
 
-void pipeline::end_stranded(const store::job_row& job) {
-  for (const auto& c : db_.chunks_of(job.id)) {
-    if (c.stage != name(chunk_stage::polling) || !c.batch_id) continue;
-    asio::co_spawn(ex_, [this, id = *c.batch_id]() -> awaitable<void> {
+void pipeline::cancel_at_api(const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
+  for (const auto& c : chunks) {
+    const bool live = c.stage == name(chunk_stage::polling) && c.batch_id;
+    const bool maybe = c.stage == name(chunk_stage::creating);  // a batch may exist: look for it by its metadata
+    if (!live && !maybe) continue;
+    asio::co_spawn(ex_, [this, c, job_id = job.id, live]() -> awaitable<void> {
       try {
-        co_await api_.cancel_batch(id);
+        auto id = live ? c.batch_id : std::nullopt;
+        if (!id) {
+          const double since = c.updated_at - 2 * 86400;
+          for (const auto& b : co_await api_.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
+            if (b.metadata.count("batchd_job_id") && b.metadata.at("batchd_job_id") == std::to_string(job_id) &&
+                b.metadata.at("batchd_chunk") == std::to_string(c.idx) &&
+                b.metadata.at("batchd_attempt") == std::to_string(c.attempt) && !b.is_terminal())
+              id = b.id;
+        }
+        if (id) co_await api_.cancel_batch(*id);
       } catch (const openai::api_error& e) {
-        spdlog::warn("cancelling batch {}: {}", id, e.what());
+        spdlog::warn("job {} chunk {}: could not cancel its batch at the API: {}", job_id, c.idx, e.what());
       }
     }, asio::detached);
   }
-  if (is_terminal(*parse_job_stage(job.stage))) return;  // failed by the rescuer already
-  if (moved(moves_.cancel_now(job))) spdlog::info("job {}: cancelled", job.name);
+}
+
+void pipeline::end_stranded(const store::job_row& job, const std::vector<store::chunk_row>& chunks,
+                            const std::optional<std::string>& failure) {
+  cancel_at_api(job, chunks);
+  const auto ended = failure ? moves_.fail(job, *failure) : moves_.cancel_now(job);
+  if (ended) spdlog::info("job {}: {}", job.name, ended->stage);
 }
 
 bool pipeline::cancel(std::int64_t job_id) {
@@ -178,7 +215,7 @@ bool pipeline::cancel(std::int64_t job_id) {
   if (auto it = signals_.find(job_id); it != signals_.end()) {
     it->second->cancel();
   } else if (asked->last_error) {
-    end_stranded(*asked);  // rather than run the failing step again
+    end_stranded(*asked, db_.chunks_of(job_id), std::nullopt);  // rather than run the failing step again
   } else {
     start(job_id);
   }
@@ -256,7 +293,10 @@ awaitable<void> pipeline::run_chunks(const running_job& job) {
   std::exception_ptr first_error;
   for (int idx : indexes) {
     asio::co_spawn(ex_, run_chunk_chain(job, idx), [&](std::exception_ptr e) {
-      if (e && !first_error) first_error = e;
+      if (e && !first_error) {
+        first_error = e;
+        job.signal->stop();  // the rescuer gets the job now, not when the slowest chunk ends
+      }
       if (--remaining == 0) all_done.cancel();
     });
   }

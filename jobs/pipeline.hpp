@@ -52,12 +52,16 @@ class pipeline {
     std::optional<std::int64_t> job_id;
     std::optional<nlohmann::json> rejection;
   };
-  boost::asio::awaitable<taken> take(std::filesystem::path file, std::optional<picousd> max_cost = std::nullopt);
+  // `settled`: as inbox_watcher says (a submitted body is).
+  boost::asio::awaitable<taken> take(std::filesystem::path file, std::optional<picousd> max_cost = std::nullopt,
+                                     bool settled = true);
 
   // Starts the rescuer: every unfinished job runs now (after a restart) or
   // when its retry time comes.
   void resume_all();
   std::size_t running() const { return signals_.size(); }
+  // The state directory's size at the last housekeeping pass (bytes).
+  std::uintmax_t state_bytes() const { return state_bytes_; }
   // Records the cancel (durably, first), then wakes the job: chunks without a
   // batch end as cancelled, batches in flight are cancelled at the API and
   // their partial results still collected. A job stranded on a failing step
@@ -80,8 +84,13 @@ class pipeline {
   boost::asio::awaitable<void> run_chunks(const running_job& job);
   boost::asio::awaitable<void> run_chunk_chain(const running_job& job, int idx);
   boost::asio::awaitable<void> rescue_loop();
-  // A job that cannot run on ends now; its batches still in flight are cancelled at the API.
-  void end_stranded(const store::job_row& job);
+  // Retention and the state directory's size, every few (clock) minutes.
+  void housekeeping();
+  // A job that cannot run on ends now — failed with `failure`, else cancelled
+  // — and its batches still in flight (`chunks` as they were) are cancelled at the API.
+  void end_stranded(const store::job_row& job, const std::vector<store::chunk_row>& chunks,
+                    const std::optional<std::string>& failure);
+  void cancel_at_api(const store::job_row& job, const std::vector<store::chunk_row>& chunks);
   void crash_point(const char* point) const;
 
   boost::asio::any_io_executor ex_;
@@ -98,6 +107,8 @@ class pipeline {
   chunk_steps steps_;
   std::map<std::int64_t, std::shared_ptr<job_signal>> signals_;  // the jobs running now
   bool rescuing_ = false;
+  std::uintmax_t state_bytes_ = 0;
+  double housekept_at_ = 0;  // clock time of the last housekeeping pass
 };
 
 }  // namespace batchd::jobs

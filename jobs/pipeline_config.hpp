@@ -19,6 +19,7 @@ struct pipeline_config {
   std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
   bool delete_remote_files = true;
   double rescan_s = 30;                // inbox rescan, a safety net for missed events
+  double inbox_settle_s = 5;           // real seconds a file found by a rescan must have rested
   std::int64_t list_refresh_from = 5;  // batches in flight from which one list call refreshes them all
   double held_recheck_s = 60;          // how often a held job looks again at the budget
   // A step that throws (disk full, unreadable file) is run again after
@@ -27,11 +28,12 @@ struct pipeline_config {
   double step_retry_initial_s = 30;
   double step_retry_cap_s = 3600;
   int step_max_failures = 10;
+  double retention_days = 7;           // a finished job's working files go this long after it ended
   std::int64_t max_file_bytes = 1LL << 31;
   batch_limits limits;
 
   backoff_policy poll() const { return {poll_initial_s, poll_factor, poll_cap_s}; }
-  intake_options intake() const { return {max_file_bytes, limits}; }
+  intake_options intake() const { return {max_file_bytes, limits, inbox_settle_s}; }
 };
 
 }  // namespace batchd::jobs

@@ -1,7 +1,8 @@
 #include "range_hasher.hpp"
 
+#include <vector>
+
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,18 +58,14 @@ std::vector<std::string> range_hasher::finish() {
 
 void range_hasher::run() {
   constexpr std::uint64_t step = 4 << 20;
+  int fd = -1;
   try {
-    // Mapped, not read: hashing from the page cache without copying it again.
-    const int fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+    // Read, not mapped: a file cut short under us is an error to report, where
+    // a mapping would kill the process with SIGBUS.
+    fd = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + file_.string());
-    struct stat st {};
-    ::fstat(fd, &st);
-    const auto size = static_cast<std::size_t>(st.st_size);
-    void* map = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
-    ::close(fd);
-    if (map == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap " + file_.string());
-    ::madvise(map, size, MADV_SEQUENTIAL);
-    const auto* bytes = static_cast<const char*>(map);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::vector<char> buf(step);
     std::uint64_t pos = 0;
     std::size_t next_cut = 0;
     sha256 hash;
@@ -91,24 +88,18 @@ void range_hasher::run() {
         ++next_cut;
         continue;
       }
-      limit = std::min<std::uint64_t>(limit, size);
-      if (limit <= pos) {
-        if (map) ::munmap(map, size);
-        throw std::system_error(EIO, std::generic_category(), "the file shrank: " + file_.string());
-      }
-      const auto n = std::min<std::uint64_t>(step, limit - pos);
-      hash.update({bytes + pos, static_cast<std::size_t>(n)});
-      // Drop what is hashed from this process (the page cache keeps it), so
-      // the mapping never counts a whole big file against our memory.
-      const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-      const auto done = (pos + n) / page * page, from = pos / page * page;
-      if (done > from) ::madvise(const_cast<char*>(bytes) + from, done - from, MADV_DONTNEED);
-      pos += n;
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(step, limit - pos));
+      const auto got = ::pread(fd, buf.data(), want, static_cast<off_t>(pos));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw std::system_error(errno, std::generic_category(), "read " + file_.string());
+      if (got == 0) throw std::system_error(EIO, std::generic_category(), "the file shrank: " + file_.string());
+      hash.update({buf.data(), static_cast<std::size_t>(got)});
+      pos += static_cast<std::uint64_t>(got);
     }
-    if (map) ::munmap(map, size);
   } catch (...) {
     error_ = std::current_exception();
   }
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace batchd::jobs

@@ -29,6 +29,38 @@ std::int64_t count_inputs(element body) {
   return (*arr.begin()).is_number() ? 1 : n;  // an array of token ids is one input
 }
 
+// The embeddings endpoint's own limits (API-FACTS): at most 2048 inputs, each
+// at most 8192 tokens, 300,000 tokens a request. Tokens are estimated at 4
+// bytes each, as everywhere in batchd; "" if within them.
+std::string check_embedding_input(element body, std::string& hint) {
+  element input;
+  if (body["input"].get(input) || !input.is_array()) return "";
+  auto arr = input.get_array().value_unsafe();
+  if (arr.size() > 0 && (*arr.begin()).is_number()) return "";  // one input of token ids
+  if (arr.size() > 2048) {
+    hint = "split \"body.input\" into requests of at most 2048 inputs each";
+    return "\"body.input\" has " + std::to_string(arr.size()) + " inputs; an embeddings request takes at most 2048";
+  }
+  std::int64_t total = 0, index = 0;
+  for (auto item : arr) {
+    std::string_view text;
+    const auto tokens = item.get(text) ? 0 : static_cast<std::int64_t>(text.size() + 3) / 4;
+    if (tokens > 8192) {
+      hint = "shorten input " + std::to_string(index) + " or split it; each input may be 8192 tokens";
+      return "input " + std::to_string(index) + " of \"body.input\" is about " + std::to_string(tokens) +
+             " tokens (at 4 bytes a token), over the 8192 one input may be";
+    }
+    total += tokens;
+    ++index;
+  }
+  if (total > 300'000) {
+    hint = "spread the inputs over more requests; one request may carry 300,000 tokens";
+    return "the inputs are about " + std::to_string(total) + " tokens (at 4 bytes a token), over the 300,000 one "
+           "embeddings request may carry";
+  }
+  return "";
+}
+
 // Checks one parsed line; "" if good, else the message (and `hint`).
 std::string check_line(element doc, request_file_report& r, std::unordered_set<std::string>& ids,
                        std::string& hint, element& body_out) {
@@ -78,6 +110,8 @@ std::string check_line(element doc, request_file_report& r, std::unordered_set<s
     hint = "remove \"stream\": true; batch requests cannot stream";
     return "\"body.stream\" is true";
   }
+  if (url == "/v1/embeddings")
+    if (auto problem = check_embedding_input(body, hint); !problem.empty()) return problem;
   if (!ids.emplace(custom_id).second) {
     hint = "make every \"custom_id\" unique within the file";
     return "\"custom_id\" \"" + std::string(custom_id) + "\" is used by an earlier line";

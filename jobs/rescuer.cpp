@@ -33,6 +33,7 @@ bool rescuer::step_failed(const store::job_row& job, const std::string& what, do
 }
 
 std::vector<std::int64_t> rescuer::run_once(double now, const std::function<bool(std::int64_t)>& running) {
+  for (const auto& j : db_.finished_jobs_due(now)) moves_.republish(j, step_retry_at(policy_, j.step_failures + 1, now));
   std::vector<std::int64_t> due;
   for (const auto& j : db_.unfinished_jobs())
     if (!running(j.id) && (!j.retry_at || *j.retry_at <= now)) due.push_back(j.id);

@@ -35,7 +35,8 @@ class rescuer {
   bool step_failed(const store::job_row& job, const std::string& what, double now);
 
   // The unfinished jobs to run at `now`: those not `running`, with no step
-  // error or whose retry time has come.
+  // error or whose retry time has come. Finished jobs whose result files
+  // could not be written when they ended get them written now.
   std::vector<std::int64_t> run_once(double now, const std::function<bool(std::int64_t)>& running);
 
  private:

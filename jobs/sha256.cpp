@@ -1,7 +1,10 @@
 #include "sha256.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <system_error>
 #include <vector>
 
@@ -41,16 +44,26 @@ std::string sha256::hex() {
   return out;
 }
 
-std::string file_sha256(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::system_error(errno, std::generic_category(), "open " + p.string());
+std::string file_sha256(const std::filesystem::path& p, std::uint64_t offset, std::uint64_t length) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open " + p.string());
   sha256 h;
   std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h.update({buf.data(), static_cast<std::size_t>(in.gcount())});
+  while (length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
+    const auto got = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int e = errno;
+      ::close(fd);
+      throw std::system_error(e, std::generic_category(), "read " + p.string());
+    }
+    if (got == 0) break;  // shorter than asked: the hash says so
+    h.update({buf.data(), static_cast<std::size_t>(got)});
+    offset += static_cast<std::uint64_t>(got);
+    length -= static_cast<std::uint64_t>(got);
   }
-  if (in.bad()) throw std::system_error(errno, std::generic_category(), "read " + p.string());
+  ::close(fd);
   return h.hex();
 }
 

@@ -1,6 +1,10 @@
 #include "client.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <system_error>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -215,6 +219,13 @@ awaitable<std::uint64_t> client::download_file(std::string id, std::filesystem::
                                  " bytes, expected " + std::to_string(*expected_bytes));
   }
   std::filesystem::rename(part, dest);
+  // The new name survives a power loss only once its directory is on disk.
+  const auto dir = dest.parent_path().empty() ? std::filesystem::path(".") : dest.parent_path();
+  if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0) throw std::system_error(errno, std::generic_category(), "fsync " + dir.string());
+  }
   co_return reply.body_bytes;
 }
 

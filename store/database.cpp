@@ -318,6 +318,24 @@ void database::set_step_error(std::int64_t id, const std::string& error, int fai
   q.exec();
 }
 
+void database::clear_step_error(std::int64_t id) {
+  auto& q = statement("UPDATE jobs SET last_error = NULL, step_failures = 0, retry_at = NULL "
+                      "WHERE id = ? AND (step_failures > 0 OR retry_at IS NOT NULL)");
+  const statement_reset reset_after{q};
+  q.bind(1, id);
+  q.exec();
+}
+
+std::vector<job_row> database::finished_jobs_due(double now) {
+  auto& q = statement(std::string("SELECT ") + job_columns +
+                      " FROM jobs WHERE retry_at IS NOT NULL AND finished_at IS NOT NULL AND retry_at <= ? ORDER BY id");
+  const statement_reset reset_after{q};
+  q.bind(1, now);
+  std::vector<job_row> out;
+  while (q.executeStep()) out.push_back(read_job(q));
+  return out;
+}
+
 void database::request_cancel(std::int64_t id) {
   auto& q = statement("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
   const statement_reset reset_after{q};
@@ -485,7 +503,7 @@ void database::update_chunk(std::int64_t id, const chunk_update& fields, double 
 
 std::int64_t database::tokens_in_flight(const std::string& model) {
   auto& q = statement("SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
-                      "WHERE j.model = ? AND c.stage IN ('creating', 'polling') "
+                      "WHERE j.model = ? AND j.finished_at IS NULL AND c.stage IN ('creating', 'polling') "
                       "AND COALESCE(c.batch_status, '') NOT IN ('completed', 'failed', 'expired', 'cancelled')");
   const statement_reset reset_after{q};
   q.bind(1, model);

@@ -135,6 +135,10 @@ class database {
   void set_job_spec(std::int64_t id, const std::string& spec);
   // A step threw: remember why, how often in a row, and when to try again.
   void set_step_error(std::int64_t id, const std::string& error, int failures, double retry_at);
+  // The job got somewhere (a chunk moved): its failures in a row start again.
+  void clear_step_error(std::int64_t id);
+  // Finished jobs with something left to write (their result files), due by `now`.
+  std::vector<job_row> finished_jobs_due(double now);
   void set_job_request(std::int64_t id, const std::string& endpoint, const std::string& model,
                        std::int64_t total);
   void set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed);

@@ -171,6 +171,8 @@ INSERT INTO jobs_v4 (id, name, kind, source, stage, endpoint, model, total, succ
 DROP TABLE jobs;
 ALTER TABLE jobs_v4 RENAME TO jobs;
 
+CREATE INDEX jobs_by_retry ON jobs (retry_at) WHERE retry_at IS NOT NULL;
+
 ALTER TABLE chunks ADD COLUMN ids_path TEXT;  -- the attempt's custom_ids, one a line, as validated
 ALTER TABLE chunks ADD COLUMN merged_succeeded INTEGER NOT NULL DEFAULT 0;  -- requests, by the merge
 ALTER TABLE chunks ADD COLUMN merged_failed INTEGER NOT NULL DEFAULT 0;

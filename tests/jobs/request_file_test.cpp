@@ -198,3 +198,27 @@ TEST_F(request_file, a_120k_request_job_becomes_three_batches) {
 
 }  // namespace
 }  // namespace batchd::jobs
+
+namespace batchd::jobs {
+namespace {
+
+TEST_F(request_file, embedding_requests_over_the_endpoint_limits_are_refused_with_their_line) {
+  auto long_text = embed("long", 1);
+  long_text["body"]["input"] = {std::string(40'000, 'x')};
+  auto heavy = embed("heavy", 100);
+  heavy["body"]["input"] = std::vector<std::string>(100, std::string(13'000, 'y'));  // ~325,000 tokens
+  write({embed("ok", 2048), embed("wide", 2049), long_text, heavy, embed("fine", 3)});
+  const auto r = split();
+  ASSERT_EQ(r.lines_with_errors, 3);
+  EXPECT_EQ(r.errors[0].line, 2);
+  EXPECT_NE(r.errors[0].message.find("2049 inputs"), std::string::npos) << r.errors[0].message;
+  EXPECT_NE(r.errors[0].message.find("at most 2048"), std::string::npos);
+  EXPECT_EQ(r.errors[1].line, 3);
+  EXPECT_NE(r.errors[1].message.find("over the 8192"), std::string::npos) << r.errors[1].message;
+  EXPECT_EQ(r.errors[2].line, 4);
+  EXPECT_NE(r.errors[2].message.find("300,000"), std::string::npos) << r.errors[2].message;
+  EXPECT_FALSE(r.errors[2].hint.empty());
+}
+
+}  // namespace
+}  // namespace batchd::jobs

@@ -58,7 +58,7 @@ class Daemon:
         with open(os.path.join(root, "key"), "w") as f:
             f.write(key + "\n")
         extra = config or {}
-        config = {"pipeline": {"max_attempts": 3}}
+        config = {"pipeline": {"max_attempts": 3, "inbox_settle_s": 0.1}}
         for section, values in extra.items():
             if isinstance(values, dict):
                 config.setdefault(section, {}).update(values)
