@@ -10,7 +10,7 @@ packages=(
   libboost1.81-dev libssl-dev openssl nlohmann-json3-dev libspdlog-dev
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libsimdjson-dev libsystemd-dev
   libbenchmark-dev libcli11-dev
-  curl time nodejs npm python3 systemd dpkg-dev
+  curl time nodejs npm python3 systemd dpkg-dev strace
 )
 
 missing=()

@@ -52,7 +52,7 @@ class Sim:
 
 class Daemon:
     def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None, key=KEY,
-                 config=None, pricing=PRICING):
+                 config=None, pricing=PRICING, wrap=(), state=None):
         self.root, self.sim = root, sim
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "key"), "w") as f:
@@ -77,9 +77,10 @@ class Daemon:
             env["BATCHD_CRASH_AT"] = crash_at
         self.log = open(os.path.join(root, "batchd.log"), "a")
         self.log_start = self.log.tell()  # this run's lines begin here
+        self.state = state or os.path.join(root, "state")
         self.proc = subprocess.Popen(
-            [BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
-             os.path.join(root, "state"), "--api-base", sim.base + "/v1", "--api-key-file",
+            [*wrap, BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
+             self.state, "--api-base", sim.base + "/v1", "--api-key-file",
              os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
              "--pricing", pricing],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
