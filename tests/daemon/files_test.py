@@ -171,6 +171,9 @@ class FilesTest(unittest.TestCase):
         try:
             d = Daemon(os.path.join(self.root, "d"), sim)
             d.wait_ready()
+            health = get(d.socket, "/v1/health")
+            self.assertGreater(health["state"]["bytes"], 0, "the state directory's size is shown")
+            self.assertIn("batchd_state_bytes ", request(d.socket, "GET", "/metrics")[2])
             before = sorted(os.listdir(d.state))
             other_spool = os.path.join(self.root, "other-spool")
             r = subprocess.run([BATCHD, "--spool", other_spool, "--state", d.state, "--socket",

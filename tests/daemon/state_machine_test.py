@@ -141,24 +141,33 @@ class StateMachineTest(unittest.TestCase):
         finally:
             sim.close()
 
-    def test_an_inputs_file_named_like_batchds_own_files_is_kept_and_used(self):
+    def test_inputs_files_named_like_batchds_own_files_are_kept_and_used(self):
         sim = Sim()
         try:
             d = Daemon(os.path.join(self.root, "d"), sim)
             d.wait_ready()
             inbox = os.path.join(d.spool, "inbox")
-            texts = "".join(f"text number {i}\n" for i in range(50))
-            with open(os.path.join(inbox, ".ids.txt.tmp"), "w") as f:
-                f.write(texts)
-            os.rename(os.path.join(inbox, ".ids.txt.tmp"), os.path.join(inbox, "ids.txt"))
-            manifest = {"endpoint": "/v1/embeddings", "model": "text-embedding-3-small",
-                        "body": {"dimensions": 8}, "inputs_file": "ids.txt"}
-            d.drop("named.job.json", [json.dumps(manifest)])
-            job = d.wait_for("named")
-            self.assertEqual(job["status"], "completed", job)
-            self.assertEqual(len(outbox_lines(d, "named")["results.jsonl"]), 50)
-            with open(os.path.join(d.root, "state", "jobs", "named", "ids.txt")) as f:
-                self.assertEqual(f.read(), texts, "the user's file is unchanged")
+            # batchd writes work/ids.txt, work/requests.jsonl, work/chunk-N.ids and work/asked.ids for itself.
+            for n, name in enumerate(["ids.txt", "requests.inputs.jsonl", "chunk-1.txt", "asked.txt"]):
+                if name.endswith(".txt"):
+                    texts = "".join(f"text {n}-{i}\n" for i in range(50))
+                else:
+                    texts = "".join(json.dumps({"text": f"text {n}-{i}"}) + "\n" for i in range(50))
+                with open(os.path.join(inbox, "." + name + ".tmp"), "w") as f:
+                    f.write(texts)
+                os.rename(os.path.join(inbox, "." + name + ".tmp"), os.path.join(inbox, name))
+                job = f"named{n}"
+                manifest = {"endpoint": "/v1/embeddings", "model": "text-embedding-3-small",
+                            "body": {"dimensions": 8}, "inputs_file": name}
+                d.drop(job + ".job.json", [json.dumps(manifest)])
+                result = d.wait_for(job)
+                self.assertEqual(result["status"], "completed", (name, result))
+                self.assertEqual(len(outbox_lines(d, job)["results.jsonl"]), 50, name)
+                with open(os.path.join(d.root, "state", "jobs", job, name)) as f:
+                    self.assertEqual(f.read(), texts, f"the user's {name} is unchanged")
+            # And a request file named like batchd's own request lines.
+            d.drop("requests.jsonl", [chat(i) for i in range(5)])
+            self.assertEqual(d.wait_for("requests")["counts"]["succeeded"], 5)
             d.stop()
         finally:
             sim.close()
