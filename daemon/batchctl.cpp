@@ -22,7 +22,12 @@ using batchd::daemon::unix_http;
 struct options {
   std::string socket = "/run/batchd/batchd.sock";
   bool json_out = false;
+  double timeout_s = 30;  // for each request
 };
+
+std::chrono::milliseconds timeout_of(const options& o) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
+}
 
 struct failure : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -46,7 +51,7 @@ std::string url_encode(const std::string& s) {
 // Calls a route; a non-2xx answer becomes a failure carrying the envelope's message.
 json call(const options& o, const std::string& method, const std::string& target, const std::string& body = {},
           const std::string& content_type = "application/json") {
-  const auto r = unix_http(o.socket, method, target, body, content_type);
+  const auto r = unix_http(o.socket, method, target, body, content_type, timeout_of(o));
   if (r.status >= 200 && r.status < 300) {
     if (o.json_out) std::cout << r.body << (r.body.empty() || r.body.back() != '\n' ? "\n" : "");
     return json::parse(r.body, nullptr, false);
@@ -181,7 +186,7 @@ int cmd_watch(options o, const std::string& job, double interval) {
   o.json_out = false;  // print snapshots here, one JSON line each, not per call
   std::string last;
   for (;;) {
-    const auto r = unix_http(o.socket, "GET", "/v1/jobs/" + url_encode(job));
+    const auto r = unix_http(o.socket, "GET", "/v1/jobs/" + url_encode(job), {}, "application/json", timeout_of(o));
     if (r.status != 200) {
       o.json_out = as_json;
       call(o, "GET", "/v1/jobs/" + url_encode(job));  // prints and throws the error
@@ -278,6 +283,10 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("BATCHD_SOCKET")) o.socket = env;
   app.add_option("--socket", o.socket, "the control socket (env BATCHD_SOCKET)");
   app.add_flag("--json", o.json_out, "print the route's JSON body unchanged, for scripts");
+  app.add_option("--timeout", o.timeout_s, "seconds to wait for batchd at each step of a request (default 30)")
+      ->check(CLI::PositiveNumber);
+  // Global options may also come after the subcommand (batchctl show JOB --json).
+  app.fallthrough();
 
   std::string job, file, name, status, by = "day", since, until, max_cost;
   int limit = 50;

@@ -104,6 +104,7 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     p->take("step_retry_cap_s", q.step_retry_cap_s);
     p->take("step_max_failures", q.step_max_failures);
     p->take("retention_days", q.retention_days);
+    p->take("workers", q.workers);
     p->take("max_file_bytes", q.max_file_bytes);
     p->take("max_requests_per_batch", q.limits.max_requests);
     p->take("max_bytes_per_batch", q.limits.max_bytes);
@@ -124,6 +125,8 @@ void validate(const config& c, std::vector<std::string>& problems) {
   if (c.api.requests_per_second <= 0) problems.push_back("api.requests_per_second must be positive");
   if (c.pipeline.max_attempts < 1) problems.push_back("pipeline.max_attempts must be at least 1");
   if (c.pipeline.list_refresh_from < 1) problems.push_back("pipeline.list_refresh_from must be at least 1");
+  if (c.pipeline.workers < 0 || c.pipeline.workers > 256)
+    problems.push_back("pipeline.workers must be within 0..256 (0: one a core)");
   if (c.pipeline.retention_days < 0) problems.push_back("pipeline.retention_days must not be negative");
   if (c.pipeline.step_max_failures < 1) problems.push_back("pipeline.step_max_failures must be at least 1");
   if (c.pipeline.step_retry_initial_s <= 0 || c.pipeline.step_retry_cap_s < c.pipeline.step_retry_initial_s)

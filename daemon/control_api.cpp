@@ -353,7 +353,7 @@ class api {
 }  // namespace
 
 std::uint64_t control_body_limit(const std::string& method, const std::string& target,
-                                 const peer_credentials& peer, const std::string& group, std::uint64_t max_submit) {
+                                 const peer_credentials& peer, std::optional<gid_t> group, std::uint64_t max_submit) {
   const bool submit = method == "POST" && target.substr(0, target.find('?')) == "/v1/jobs";
   return submit && may_change(peer, group) ? max_submit : 64 * 1024;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "control_http.hpp"
@@ -28,7 +29,7 @@ struct control_context {
   const jobs::spool& dirs;
   const openai::client& api;
   const jobs::clock& clock;
-  std::string group;  // besides root and the service user, who may submit, cancel and release
+  std::optional<gid_t> group;  // besides root and the service user, who may submit, cancel and release
   std::string api_base;
   std::function<std::size_t()> connections;  // open control connections, for /metrics
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -39,6 +40,6 @@ control_handler make_control_api(control_context ctx);
 // How large a body a request may carry: `max_submit` for POST /v1/jobs by a
 // peer that may submit, 64 KiB otherwise (bodies of other routes are small).
 std::uint64_t control_body_limit(const std::string& method, const std::string& target,
-                                 const peer_credentials& peer, const std::string& group, std::uint64_t max_submit);
+                                 const peer_credentials& peer, std::optional<gid_t> group, std::uint64_t max_submit);
 
 }  // namespace batchd::daemon

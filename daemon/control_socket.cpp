@@ -1,5 +1,7 @@
 #include "control_socket.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -32,19 +34,6 @@ sockaddr_un address_of(const std::filesystem::path& path) {
                              std::to_string(sizeof addr.sun_path - 1) + " bytes");
   std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
   return addr;
-}
-
-std::optional<gid_t> group_id(const std::string& group) {
-  if (group.empty()) return std::nullopt;
-  for (std::size_t size = 16384; size <= (1u << 22); size *= 4) {
-    std::vector<char> buf(size);
-    struct group g {}, *found = nullptr;
-    const int rc = getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &found);
-    if (rc == ERANGE) continue;  // a group with very many members
-    if (rc != 0 || !found) return std::nullopt;
-    return found->gr_gid;
-  }
-  return std::nullopt;
 }
 
 // The socket systemd handed over, if this process is its addressee.
@@ -107,8 +96,11 @@ int open_control_socket(const control_socket_options& opt, bool& from_systemd) {
     ::close(fd);
     throw failure("binding the control socket " + opt.path.string());
   }
+  struct stat made {};
   if (auto gid = group_id(opt.group)) {
-    if (::chown(opt.path.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
+    // Already the group's when the service runs as it (systemd's Group=), where chown is not allowed.
+    if ((::stat(opt.path.c_str(), &made) != 0 || made.st_gid != *gid) &&
+        ::chown(opt.path.c_str(), static_cast<uid_t>(-1), *gid) != 0) {
       ::close(fd);
       throw failure("giving " + opt.path.string() + " to group " + opt.group);
     }
@@ -124,30 +116,43 @@ int open_control_socket(const control_socket_options& opt, bool& from_systemd) {
   return fd;
 }
 
+std::optional<gid_t> group_id(const std::string& group) {
+  if (group.empty()) return std::nullopt;
+  for (std::size_t size = 16384; size <= (1u << 22); size *= 4) {
+    std::vector<char> buf(size);
+    struct group g {}, *found = nullptr;
+    const int rc = getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &found);
+    if (rc == ERANGE) continue;  // a group with very many members
+    if (rc != 0 || !found) return std::nullopt;
+    return found->gr_gid;
+  }
+  return std::nullopt;
+}
+
 std::optional<peer_credentials> peer_of(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
-  return peer_credentials{cred.pid, cred.uid, cred.gid};
+  peer_credentials peer{cred.pid, cred.uid, cred.gid, {}};
+  std::vector<gid_t> groups(64);
+  for (int tries = 0; tries < 3; ++tries) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      peer.groups = std::move(groups);
+      break;
+    }
+    if (errno != ERANGE) break;  // an old kernel: the primary group alone counts
+    groups.resize(bytes / sizeof(gid_t) + 1);
+  }
+  return peer;
 }
 
-bool may_change(const peer_credentials& peer, const std::string& group) {
+bool may_change(const peer_credentials& peer, std::optional<gid_t> group_gid) {
   if (peer.uid == 0 || peer.uid == ::geteuid()) return true;
-  const auto gid = group_id(group);
-  if (!gid) return false;
-  if (peer.gid == *gid) return true;
-  std::vector<char> buf(16384);
-  passwd pw{}, *found = nullptr;
-  if (getpwuid_r(peer.uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return false;
-  int n = 64;
-  std::vector<gid_t> groups(static_cast<std::size_t>(n));
-  if (getgrouplist(found->pw_name, found->pw_gid, groups.data(), &n) < 0) {
-    groups.resize(static_cast<std::size_t>(n));
-    if (getgrouplist(found->pw_name, found->pw_gid, groups.data(), &n) < 0) return false;
-  }
-  for (int i = 0; i < n; ++i)
-    if (groups[static_cast<std::size_t>(i)] == *gid) return true;
-  return false;
+  if (!group_gid) return false;
+  if (peer.gid == *group_gid) return true;
+  return std::find(peer.groups.begin(), peer.groups.end(), *group_gid) != peer.groups.end();
 }
 
 }  // namespace batchd::daemon

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace batchd::daemon {
 
@@ -25,13 +26,20 @@ struct peer_credentials {
   pid_t pid = 0;
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
+  std::vector<gid_t> groups;  // supplementary groups, as the kernel tells (SO_PEERGROUPS)
 };
 
-// SO_PEERCRED of a connected unix socket.
+// SO_PEERCRED and SO_PEERGROUPS of a connected unix socket: two syscalls, no
+// user or group database look-up (NSS), so it is safe on the event loop.
+// Under systemd's PrivateUsers=yes a peer's uid reads as nobody, but its
+// groups still list the service's group for a member.
 std::optional<peer_credentials> peer_of(int fd);
 
+// The group's id (an NSS look-up: call it once, at start).
+std::optional<gid_t> group_id(const std::string& group);
+
 // Who may use the mutating routes: root, the daemon's own user, and members
-// (primary or supplementary) of `group`.
-bool may_change(const peer_credentials& peer, const std::string& group);
+// (primary or supplementary) of the group `group_gid`.
+bool may_change(const peer_credentials& peer, std::optional<gid_t> group_gid);
 
 }  // namespace batchd::daemon

@@ -101,11 +101,12 @@ int main(int argc, char** argv) {
     copt.max_header_bytes = static_cast<std::uint32_t>(cfg.control.max_header_bytes);
     copt.max_body_bytes = static_cast<std::uint64_t>(cfg.control.max_body_bytes);
     copt.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(cfg.control.timeout_s * 1000));
-    copt.body_limit = [max = copt.max_body_bytes, group = cfg.control.group](
+    const auto group_gid = daemon::group_id(cfg.control.group);  // once: a look-up, not for the loop
+    copt.body_limit = [max = copt.max_body_bytes, group = group_gid](
                           const std::string& method, const std::string& target, const daemon::peer_credentials& peer) {
       return daemon::control_body_limit(method, target, peer, group, max);
     };
-    daemon::control_context control_ctx{db, runner, dirs, api, clk, cfg.control.group, cfg.api.base_url,
+    daemon::control_context control_ctx{db, runner, dirs, api, clk, group_gid, cfg.api.base_url,
                                         [&] { return control ? control->connections() : std::size_t{0}; }};
     control = std::make_unique<daemon::control_server>(ioc.get_executor(), listen_fd, copt,
                                                        daemon::make_control_api(control_ctx));

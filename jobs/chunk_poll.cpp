@@ -6,6 +6,7 @@
 
 #include "chunk_results.hpp"
 #include "chunk_steps.hpp"
+#include "atomic_file.hpp"
 #include "client.hpp"
 #include "error.hpp"
 #include "job_report.hpp"
@@ -118,7 +119,8 @@ awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row
 
 awaitable<void> chunk_steps::download_and_sort(const running_job& job, const store::chunk_row& c) {
   const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
-  fs::create_directories(prefix.parent_path());
+  const auto make_folder = [prefix] { create_directories_durably(prefix.parent_path()); };
+  co_await ctx_.pool.run(make_folder);
   chunk_outcome_input in;
   in.chunk = c.path;
   in.chunk_offset = static_cast<std::uint64_t>(c.offset);
@@ -149,8 +151,22 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
     co_await sleep(job, backoff_delay({5, 2, 120}, 0, jitter_draw()));
     co_return;
   }
-  check_unchanged(c);  // the lines to send again come from it
-  const auto out = sort_chunk_results(in, prefix);
+  struct sorted {
+    chunk_outcome out;
+    std::string retry_sha256;
+    std::int64_t retry_bytes = 0;
+  };
+  const auto sort = [c, in, prefix] {
+    check_unchanged(c);  // the lines to send again come from it
+    sorted r{sort_chunk_results(in, prefix)};
+    if (!r.out.retry_input.empty()) {
+      r.retry_sha256 = file_sha256(r.out.retry_input);
+      r.retry_bytes = static_cast<std::int64_t>(fs::file_size(r.out.retry_input));
+    }
+    return r;
+  };
+  const auto s = co_await ctx_.pool.run(sort);
+  const auto& out = s.out;
   ctx_.crash_point("mid_merge");
   const auto prices = ctx_.prices();
   ctx_.db.transaction([&] {
@@ -162,9 +178,9 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
       next.stage = std::string(name(chunk_stage::assembled));
       next.path = out.retry_input.string();
       next.ids_path = out.retry_ids.string();
-      next.sha256 = file_sha256(out.retry_input);
+      next.sha256 = s.retry_sha256;
       next.requests = out.requests_retry;
-      next.bytes = static_cast<std::int64_t>(fs::file_size(out.retry_input));
+      next.bytes = s.retry_bytes;
       next.est_tokens = (next.bytes + 3) / 4;
       ctx_.db.insert_chunk(next, ctx_.clk.now());
     }

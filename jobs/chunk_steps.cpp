@@ -7,6 +7,7 @@
 #include "chunk_results.hpp"
 #include "client.hpp"
 #include "error.hpp"
+#include "atomic_file.hpp"
 #include "job_report.hpp"
 #include "sha256.hpp"
 
@@ -67,8 +68,8 @@ bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::c
   return true;
 }
 
-void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, chunk_stage to,
-                            const std::string& reason) {
+awaitable<void> chunk_steps::end_chunk(const running_job& job, store::chunk_row c, chunk_stage to,
+                                       std::string reason) {
   // Its requests still end somewhere: each becomes an error line with the reason.
   chunk_outcome_input in;
   in.chunk = c.path;
@@ -81,8 +82,11 @@ void chunk_steps::end_chunk(const running_job& job, const store::chunk_row& c, c
   in.may_retry = false;
   in.packed_ids = job.spec.packs;
   const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
-  std::filesystem::create_directories(prefix.parent_path());
-  const auto out = sort_chunk_results(in, prefix);
+  const auto sort = [in, prefix] {
+    create_directories_durably(prefix.parent_path());
+    return sort_chunk_results(in, prefix);
+  };
+  const auto out = co_await ctx_.pool.run(sort);
   ctx_.db.transaction([&] {
     ctx_.db.add_job_counts(job.row.id, out.succeeded, out.failed);
     store::chunk_update u;
@@ -109,7 +113,7 @@ awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t ch
     // may already have a batch; create() looks for it first.)
     if ((stage == chunk_stage::assembled || stage == chunk_stage::uploading || stage == chunk_stage::uploaded) &&
         job.signal->cancelled()) {
-      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+      co_await end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
       co_return;
     }
     switch (stage) {
@@ -150,6 +154,7 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
   const auto filename = upload_name(job.row, c);
   std::optional<std::string> file_id;
   const bool look_first = nothing_sent_.erase(c.id) == 0;
+  std::optional<std::string> final_error;  // ends the chunk (not awaited inside a catch)
   try {
     // Before a crash or a lost response, this upload may have happened already.
     if (look_first)
@@ -158,7 +163,8 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
     } else {
-      check_unchanged(c);  // what is sent is what was validated
+      const auto check = [c] { check_unchanged(c); };  // what is sent is what was validated
+      co_await ctx_.pool.run(check);
       const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
       file_id = (co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
       ctx_.crash_point("after_upload");
@@ -166,11 +172,12 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
                    c.requests, c.bytes);
     }
   } catch (const openai::api_error& e) {
-    if (!e.retryable()) {
-      end_chunk(job, c, chunk_stage::failed, std::string("upload failed: ") + e.what());
-      co_return;
-    }
-    spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
+    if (!e.retryable()) final_error = std::string("upload failed: ") + e.what();
+    else spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
+  }
+  if (final_error) {
+    co_await end_chunk(job, c, chunk_stage::failed, *final_error);
+    co_return;
   }
   if (!file_id) {
     co_await sleep(job, backoff_delay({10, 2, 300}, 0, jitter_draw()));
@@ -187,6 +194,8 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
   std::optional<openai::batch> batch;
   const bool look_first = nothing_sent_.erase(c.id) == 0;
   bool wait_and_look_again = false;
+  std::optional<std::string> final_error;   // ends the chunk (not awaited inside a catch)
+  bool cancelled = false;
   try {
     // Before a crash or a lost response, this batch may have been created already.
     if (look_first) {
@@ -204,8 +213,7 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
       spdlog::info("job {} chunk {}: no earlier batch listed yet; looking again before creating", job.row.name,
                    c.idx);
     } else if (job.signal->cancelled()) {
-      end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
-      co_return;
+      cancelled = true;
     } else {
       openai::create_batch_request req;
       req.input_file_id = *c.file_id;
@@ -226,11 +234,13 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
     // A fresh upload may be unknown to the batch service for a moment.
     const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
                                    ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
-    if (!e.retryable() && !file_not_seen_yet) {
-      end_chunk(job, c, chunk_stage::failed, std::string("creating the batch failed: ") + e.what());
-      co_return;
-    }
-    spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
+    if (!e.retryable() && !file_not_seen_yet) final_error = std::string("creating the batch failed: ") + e.what();
+    else spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
+  }
+  if (final_error || cancelled) {
+    co_await end_chunk(job, c, cancelled ? chunk_stage::cancelled : chunk_stage::failed,
+                       cancelled ? "cancelled by the user" : *final_error);
+    co_return;
   }
   if (!batch) {
     co_await sleep(job, wait_and_look_again ? cfg.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, jitter_draw()));

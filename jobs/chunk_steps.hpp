@@ -22,6 +22,7 @@
 #include "pricing.hpp"
 #include "spool.hpp"
 #include "token_gate.hpp"
+#include "worker_pool.hpp"
 
 namespace batchd::openai {
 class client;
@@ -49,6 +50,7 @@ struct step_context {
   const pipeline_config& config;                                 // the pipeline's, replaced on SIGHUP
   std::function<std::shared_ptr<const pricing_table>()> prices;  // likewise
   std::function<void(const char*)> crash_point;                  // tests only
+  worker_pool& pool;                                             // heavy file work, off the loop
 };
 
 class chunk_steps {
@@ -69,7 +71,8 @@ class chunk_steps {
   bool move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields = {});
   // Ends a chunk that can go no further (failed, or cancelled before its
   // batch existed); its requests become error lines.
-  void end_chunk(const running_job& job, const store::chunk_row& c, chunk_stage to, const std::string& reason);
+  boost::asio::awaitable<void> end_chunk(const running_job& job, store::chunk_row c, chunk_stage to,
+                                         std::string reason);
 
   step_context ctx_;
   // Chunks whose upload or create intent this process recorded and whose call

@@ -125,13 +125,22 @@ json reject_job(job_transitions& moves, const spool& dirs, const store::job_row&
 
 }  // namespace
 
-std::optional<json> assemble_job(job_transitions& moves, const spool& dirs, const store::job_row& job,
-                                 const intake_options& opt) {
+assembly assemble_files(const spool& dirs, const store::job_row& job, const intake_options& opt) {
+  return kind_of(job.kind).assemble(job, dirs.work_dir(job.name), opt);
+}
+
+std::optional<json> record_assembly(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                    const assembly& a) {
   if (job.stage != name(job_stage::received)) return std::nullopt;
-  const auto a = kind_of(job.kind).assemble(job, dirs.work_dir(job.name), opt);
   if (a.rejection) return reject_job(moves, dirs, job, *a.rejection, a.companions);
   (void)moves.to_assembled(job, a);
   return std::nullopt;
+}
+
+std::optional<json> assemble_job(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                 const intake_options& opt) {
+  if (job.stage != name(job_stage::received)) return std::nullopt;
+  return record_assembly(moves, dirs, job, assemble_files(dirs, job, opt));
 }
 
 int adopt_orphans(store::database& db, const spool& dirs, double now) {

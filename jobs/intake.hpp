@@ -20,6 +20,7 @@ struct job_row;
 namespace batchd::jobs {
 
 class job_transitions;
+struct assembly;
 
 // Whether batchd should look at a name in inbox/ at all: not hidden, not
 // still being written (.tmp, .part).
@@ -47,6 +48,14 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
 // Returns the rejection (the .error.json's content) when there is one.
 std::optional<nlohmann::json> assemble_job(job_transitions& moves, const spool& dirs, const store::job_row& job,
                                            const intake_options& opt);
+
+// assemble_job in its two halves. The heavy one, safe on a worker (files
+// only, no database): validates the kept file and writes its chunks and id
+// files. Throws std::system_error on I/O.
+assembly assemble_files(const spool& dirs, const store::job_row& job, const intake_options& opt);
+// The loop's: records what assembly made (→ assembled), or rejects the job.
+std::optional<nlohmann::json> record_assembly(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                              const assembly& a);
 
 // Adopts job folders whose database row was never written (a crash between
 // the move and the insert). Returns how many.

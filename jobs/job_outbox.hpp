@@ -22,6 +22,14 @@ struct outbox_result {
   std::string shortfall;
 };
 
+// What an id with no line gets when a job finishes (merged → completed).
+struct missing_line {
+  const char* code;
+  const char* message;
+};
+inline constexpr missing_line finish_missing{
+    "batchd_result_missing", "batchd has no result for this request: it is in neither result file of its batches"};
+
 // `tolerant` (a job that fails or is cancelled): a part that cannot be read
 // is left out, and its ids get `missing_code` lines; else it is an error.
 // Throws std::system_error / std::runtime_error on I/O, and

@@ -170,14 +170,16 @@ void job_transitions::end_open_chunks(const std::vector<store::chunk_row>& chunk
 }
 
 job_result job_transitions::end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,
-                                            const std::string& missing_message, std::optional<std::string> error) {
+                                            const std::string& missing_message, std::optional<std::string> error,
+                                            const outbox_result* already) {
   if (!can_move(stage_of(job), to)) return refuse(job, to);
   const bool completing = to == job_stage::completed;
   const auto chunks = db_.chunks_of(job.id);
   std::optional<outbox_result> published;
   std::string unpublished;  // why the result files could not be written now
   try {
-    published = publish_outbox(dirs_, job, spec_of(job), chunks, !completing, missing_code, missing_message);
+    if (already) published = *already;
+    else published = publish_outbox(dirs_, job, spec_of(job), chunks, !completing, missing_code, missing_message);
   } catch (const std::exception& e) {
     if (completing) throw;  // a step to retry: the results are not lost
     unpublished = e.what();
@@ -235,9 +237,13 @@ job_spec job_transitions::spec_of(const store::job_row& job) {
 job_result job_transitions::finish(const store::job_row& job) {
   if (stage_of(job) != job_stage::merged) return refuse(job, job_stage::completed);
   return end_with_outbox(job, job.cancel_requested ? job_stage::cancelled : job_stage::completed,
-                         "batchd_result_missing",
-                         "batchd has no result for this request: it is in neither result file of its batches",
-                         std::nullopt);
+                         finish_missing.code, finish_missing.message, std::nullopt);
+}
+
+job_result job_transitions::finish(const store::job_row& job, const outbox_result& published) {
+  if (stage_of(job) != job_stage::merged) return refuse(job, job_stage::completed);
+  return end_with_outbox(job, job.cancel_requested ? job_stage::cancelled : job_stage::completed,
+                         finish_missing.code, finish_missing.message, std::nullopt, &published);
 }
 
 job_result job_transitions::fail(const store::job_row& job, const std::string& reason) {

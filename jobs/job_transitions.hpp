@@ -57,6 +57,9 @@ class job_transitions {
   // The completion invariant: if any asked id has no line, each gets a
   // `batchd_result_missing` error line and the job ends failed, never completed.
   job_result finish(const store::job_row& job);
+  // The same, with the outbox already published (off the loop) by
+  // publish_outbox(…, finish_missing) for this job.
+  job_result finish(const store::job_row& job, const struct outbox_result& published);
   // any unfinished → failed with `reason`; what was merged is published and
   // every other request becomes an error line saying why.
   job_result fail(const store::job_row& job, const std::string& reason);
@@ -94,7 +97,8 @@ class job_transitions {
   void write_report(const store::job_row& job);
   // Publishes the outbox and ends the job in `to` (or failed when ids are missing).
   job_result end_with_outbox(const store::job_row& job, job_stage to, const std::string& missing_code,
-                             const std::string& missing_message, std::optional<std::string> error);
+                             const std::string& missing_message, std::optional<std::string> error,
+                             const struct outbox_result* published = nullptr);
 
   store::database& db_;
   spool dirs_;

@@ -9,10 +9,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <set>
+#include <thread>
 
 #include "client.hpp"
 #include "error.hpp"
 #include "intake.hpp"
+#include "job_outbox.hpp"
 #include "job_report.hpp"
 #include "retention.hpp"
 
@@ -55,12 +57,14 @@ pipeline::pipeline(asio::any_io_executor ex, store::database& db, spool dirs, op
       clock_(clk),
       config_(std::move(config)),
       inputs_(std::move(inputs)),
+      pool_(config_.workers > 0 ? static_cast<std::size_t>(config_.workers)
+                                : std::max<std::size_t>(2, std::thread::hardware_concurrency())),
       moves_(db, dirs_, clk, inputs_.prices),
       rescuer_(db, moves_, rescue_of(config_)),
       board_(ex, api, clk),
       gate_(config_.enqueued_token_limit),
       steps_(step_context{ex, db, dirs_, api, clk, moves_, board_, gate_, config_, [this] { return inputs_.prices; },
-                          [this](const char* p) { crash_point(p); }}) {
+                          [this](const char* p) { crash_point(p); }, pool_}) {
   board_.set_policy(static_cast<std::size_t>(config_.list_refresh_from), config_.poll_initial_s);
 }
 
@@ -92,8 +96,17 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
   }
   const auto job = *db_.job(*t.job_id);
   spdlog::info("received {} as job {}; validating", file.filename().string(), job.name);
+  // Taken here: the rescuer must not start the same job while this assembles it.
+  taking_.insert(job.id);
+  struct untake {
+    std::set<std::int64_t>& s;
+    std::int64_t id;
+    ~untake() { s.erase(id); }
+  } done_taking{taking_, job.id};
   try {
-    t.rejection = assemble_job(moves_, dirs_, job, config_.intake());
+    const auto assemble = [dirs = dirs_, job, opt = config_.intake()] { return assemble_files(dirs, job, opt); };
+    const auto a = co_await pool_.run(assemble);
+    t.rejection = record_assembly(moves_, dirs_, job, a);
   } catch (const std::exception& e) {
     // The file is the job's now: nothing is lost, and the rescuer tries again.
     rescuer_.step_failed(job, std::string("assembling: ") + e.what(), clock_.now());
@@ -104,43 +117,47 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
     co_return t;
   }
   if (max_cost) db_.set_job_max_cost(*t.job_id, max_cost);  // the submitter's limit wins over the manifest's
+  taking_.erase(job.id);
   start(*t.job_id);
   co_return t;
 }
 
 void pipeline::resume_all() {
-  for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return signals_.count(id) > 0; }))
+  for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return busy(id); }))
     start(id);
-  housekeeping();
   if (!rescuing_) asio::co_spawn(ex_, rescue_loop(), asio::detached);
 }
 
 awaitable<void> pipeline::rescue_loop() {
   rescuing_ = true;
   asio::steady_timer t(ex_);
+  co_await housekeeping();
   for (;;) {
     t.expires_after(clock_.real(std::max(1.0, config_.step_retry_initial_s / 4)));
     co_await t.async_wait(asio::as_tuple(use_awaitable));
     try {
-      for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return signals_.count(id) > 0; }))
+      for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return busy(id); }))
         start(id);
-      housekeeping();
+      co_await housekeeping();
     } catch (const std::exception& e) {
       spdlog::error("rescuer: {}", e.what());
     }
   }
 }
 
-void pipeline::housekeeping() {
+awaitable<void> pipeline::housekeeping() {
   const double now = clock_.now();
-  if (housekept_at_ != 0 && now - housekept_at_ < 600) return;
+  if (housekept_at_ != 0 && now - housekept_at_ < 600) co_return;
   housekept_at_ = now;
-  remove_expired_work(db_, dirs_, now, config_.retention_days);
-  state_bytes_ = directory_bytes(dirs_.state);
+  const auto tidy = [expired = expired_work(db_, dirs_, now, config_.retention_days), dirs = dirs_] {
+    remove_work(expired);
+    return directory_bytes(dirs.state);
+  };
+  state_bytes_ = co_await pool_.run(tidy);
 }
 
 void pipeline::start(std::int64_t job_id) {
-  if (signals_.count(job_id)) return;
+  if (busy(job_id)) return;
   const auto row = db_.job(job_id);
   if (!row || is_terminal(*parse_job_stage(row->stage))) return;
   auto signal = std::make_shared<job_signal>(ex_, row->cancel_requested);
@@ -265,7 +282,9 @@ awaitable<void> pipeline::run_job(std::int64_t job_id, std::shared_ptr<job_signa
   if (!row) co_return;
   if (row->stage == name(job_stage::received)) {  // taken in before a crash, never assembled
     spdlog::info("job {}: validating {}", row->name, row->source);
-    if (assemble_job(moves_, dirs_, *row, config_.intake())) co_return;
+    const auto assemble = [dirs = dirs_, job = *row, opt = config_.intake()] { return assemble_files(dirs, job, opt); };
+    const auto a = co_await pool_.run(assemble);
+    if (record_assembly(moves_, dirs_, *row, a)) co_return;
     row = db_.job(job_id);
   }
   running_job job{*row, moves_.spec_of(*row), std::move(signal)};
@@ -278,7 +297,11 @@ awaitable<void> pipeline::run_job(std::int64_t job_id, std::shared_ptr<job_signa
     job.row = std::move(*r);
   }
   if (job.row.stage == name(job_stage::merged)) {
-    const auto r = moves_.finish(job.row);
+    const auto publish = [dirs = dirs_, row = job.row, spec = job.spec, chunks = db_.chunks_of(job_id)] {
+      return publish_outbox(dirs, row, spec, chunks, false, finish_missing.code, finish_missing.message);
+    };
+    const auto published = co_await pool_.run(publish);
+    const auto r = moves_.finish(job.row, published);
     if (r.has_error() && r.error() == errc::forbidden_move) throw std::logic_error("job cannot finish");
     if (r) spdlog::info("job {}: {}: {} succeeded, {} failed; results in {}", r->name, r->stage, r->succeeded,
                         r->failed, (dirs_.outbox / r->name).string());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "batch_board.hpp"
@@ -23,6 +24,7 @@
 #include "rescuer.hpp"
 #include "spool.hpp"
 #include "token_gate.hpp"
+#include "worker_pool.hpp"
 
 namespace batchd::openai {
 class client;
@@ -76,6 +78,8 @@ class pipeline {
 
  private:
   void start(std::int64_t job_id);
+  // Running, or being taken in by take().
+  bool busy(std::int64_t job_id) const { return signals_.count(job_id) > 0 || taking_.count(job_id) > 0; }
   void on_job_end(std::int64_t job_id, std::exception_ptr e);
   boost::asio::awaitable<void> run_job(std::int64_t job_id, std::shared_ptr<job_signal> signal);
   // assembled → running, or → held while over a cost limit; held → running
@@ -85,7 +89,7 @@ class pipeline {
   boost::asio::awaitable<void> run_chunk_chain(const running_job& job, int idx);
   boost::asio::awaitable<void> rescue_loop();
   // Retention and the state directory's size, every few (clock) minutes.
-  void housekeeping();
+  boost::asio::awaitable<void> housekeeping();
   // A job that cannot run on ends now — failed with `failure`, else cancelled
   // — and its batches still in flight (`chunks` as they were) are cancelled at the API.
   void end_stranded(const store::job_row& job, const std::vector<store::chunk_row>& chunks,
@@ -100,12 +104,14 @@ class pipeline {
   const clock& clock_;
   pipeline_config config_;
   pipeline_inputs inputs_;
+  worker_pool pool_;  // before the steps that use it, after nothing they need
   job_transitions moves_;
   rescuer rescuer_;
   batch_board board_;
   token_gate gate_;
   chunk_steps steps_;
   std::map<std::int64_t, std::shared_ptr<job_signal>> signals_;  // the jobs running now
+  std::set<std::int64_t> taking_;                                // jobs take() is assembling
   bool rescuing_ = false;
   std::uintmax_t state_bytes_ = 0;
   double housekept_at_ = 0;  // clock time of the last housekeeping pass

@@ -8,24 +8,35 @@
 namespace batchd::jobs {
 namespace fs = std::filesystem;
 
-int remove_expired_work(store::database& db, const spool& dirs, double now, double days) {
-  int removed = 0;
+std::vector<fs::path> expired_work(store::database& db, const spool& dirs, double now, double days) {
+  std::vector<fs::path> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dirs.state / "jobs", ec)) {
     if (!entry.is_directory()) continue;
     const auto job = db.job_by_name(entry.path().filename().string());
     if (!job || !job->finished_at || !is_terminal(*parse_job_stage(job->stage))) continue;  // orphans are adopted
-    if (*job->finished_at >= now - days * 86400) continue;
+    if (*job->finished_at < now - days * 86400) out.push_back(entry.path());
+  }
+  return out;
+}
+
+int remove_work(const std::vector<fs::path>& folders) {
+  int removed = 0;
+  for (const auto& dir : folders) {
     std::error_code failed;
-    fs::remove_all(entry.path(), failed);
+    fs::remove_all(dir, failed);
     if (failed) {
-      spdlog::warn("job {}: could not remove its working files: {}", job->name, failed.message());
+      spdlog::warn("job {}: could not remove its working files: {}", dir.filename().string(), failed.message());
       continue;
     }
-    spdlog::info("job {}: working files removed ({} days after it ended)", job->name, days);
+    spdlog::info("job {}: working files removed (its retention passed)", dir.filename().string());
     ++removed;
   }
   return removed;
+}
+
+int remove_expired_work(store::database& db, const spool& dirs, double now, double days) {
+  return remove_work(expired_work(db, dirs, now, days));
 }
 
 std::uintmax_t directory_bytes(const fs::path& dir) {

@@ -5,6 +5,7 @@
 // bookings and database row stay.
 #include <cstdint>
 #include <filesystem>
+#include <vector>
 
 #include "spool.hpp"
 
@@ -14,8 +15,12 @@ class database;
 
 namespace batchd::jobs {
 
-// Removes the working files of jobs that ended before `now - days`; returns
-// how many jobs' files went. Never touches an unfinished job's.
+// The working folders of jobs that ended before `now - days` (never an
+// unfinished job's). Uses the database: on the loop.
+std::vector<std::filesystem::path> expired_work(store::database& db, const spool& dirs, double now, double days);
+// Removes them; returns how many went. Files only: safe on a worker.
+int remove_work(const std::vector<std::filesystem::path>& folders);
+// Both, one after the other.
 int remove_expired_work(store::database& db, const spool& dirs, double now, double days);
 
 // Bytes of the files under `dir` (what cannot be read is not counted).

@@ -130,7 +130,13 @@ struct statement_reset {
 
 }  // namespace
 
+void database::on_own_thread() const {
+  if (std::this_thread::get_id() != owner_)
+    throw std::logic_error("the database was used from a thread other than the one that opened it");
+}
+
 SQLite::Statement& database::statement(const std::string& sql) {
+  on_own_thread();
   auto& slot = statements_[sql];
   if (!slot) slot = std::make_unique<SQLite::Statement>(*db_, sql);
   slot->tryReset();
@@ -169,6 +175,7 @@ database::database(const std::filesystem::path& file)
 database::~database() = default;
 
 void database::transaction(const std::function<void()>& fn) {
+  on_own_thread();
   SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
   fn();
   tx.commit();

@@ -6,6 +6,14 @@
 // Errors: an unusable database (I/O, corruption, a constraint broken by a
 // bug) throws SQLite::Exception. An outcome that depends on the data — a
 // guarded move whose row is not in the expected stage — returns false.
+//
+// Threads: one. The database is used from the thread that opened it (the
+// event loop) and nowhere else; SQLiteCpp's statements and this class's
+// statement cache are not safe to share, and a transaction must not
+// interleave with another's. A call from any other thread throws
+// std::logic_error at once rather than race. Every call is short (WAL,
+// prepared statements, small transactions), and the one daemon per state
+// directory means the busy timeout is never waited on in practice.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -13,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace SQLite {
@@ -176,8 +185,11 @@ class database {
   // Returned reset and with no bindings.
   SQLite::Statement& statement(const std::string& sql);
 
+  void on_own_thread() const;
+
   std::unique_ptr<SQLite::Database> db_;
   std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  std::thread::id owner_ = std::this_thread::get_id();
 };
 
 }  // namespace batchd::store
