@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <iostream>
+#include <thread>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -80,15 +81,19 @@ int main(int argc, char** argv) {
     jobs::clock clk(cfg.time_scale);
 
     boost::asio::io_context ioc(1);
+    // Heavy file work and blocking syscalls go here, never on the loop.
+    jobs::worker_pool pool(cfg.pipeline.workers > 0 ? static_cast<std::size_t>(cfg.pipeline.workers)
+                                                    : std::max<std::size_t>(2, std::thread::hardware_concurrency()));
     openai::client_config api_cfg = cfg.api;
     api_cfg.api_key = key;
+    api_cfg.offload = [&pool](std::function<void()> f) { return pool.run(f); };
     openai::client api(ioc.get_executor(), api_cfg);
 
     // Tests: a move the stage table forbids aborts instead of being refused.
     if (const char* strict = std::getenv("BATCHD_STRICT_MOVES"); strict && *strict == '1')
       jobs::job_transitions::set_strict(true);
     auto prices = load_prices(cfg.pricing);
-    jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, cfg.pipeline, pipeline_inputs_from(cfg, prices));
+    jobs::pipeline runner(ioc.get_executor(), db, dirs, api, clk, pool, cfg.pipeline, pipeline_inputs_from(cfg, prices));
 
     // The control socket: refuses to start beside a live daemon on the same socket.
     bool socket_from_systemd = false;

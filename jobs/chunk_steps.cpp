@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 
 #include "chunk_results.hpp"
@@ -20,11 +21,17 @@ namespace {
 std::string str(chunk_stage s) { return std::string(name(s)); }
 
 // The upload's filename names job, chunk, attempt and content, so a restart
-// can find an upload that already happened.
+// can find an upload that already happened. It is exactly the name the
+// client sends (openai::sent_filename), or the lookup would miss it.
 std::string upload_name(const store::job_row& job, const store::chunk_row& c) {
-  return "batchd-" + job.name + "-" + std::to_string(job.id) + "-c" + std::to_string(c.idx) + "-a" +
-         std::to_string(c.attempt) + "-" + c.sha256.substr(0, 12) + ".jsonl";
+  return openai::sent_filename("batchd-" + job.name + "-" + std::to_string(job.id) + "-c" + std::to_string(c.idx) +
+                               "-a" + std::to_string(c.attempt) + "-" + c.sha256.substr(0, 12) + ".jsonl");
 }
+
+// Since when the API may hold an object this chunk's stage made without our
+// knowing: the last unsure call's end, else entering the stage (a crash may
+// have come right after the call).
+double unsure_since(const store::chunk_row& c) { return std::max(c.updated_at, c.unsure_at.value_or(0)); }
 
 // The batch's metadata names job, chunk, attempt and try, so a restart can
 // find a batch that was already created; the user's own keys come first
@@ -154,14 +161,22 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
   const auto filename = upload_name(job.row, c);
   std::optional<std::string> file_id;
   const bool look_first = nothing_sent_.erase(c.id) == 0;
+  bool wait_and_look_again = false;
+  bool unsure = false;                      // the upload's answer was lost: it may exist
   std::optional<std::string> final_error;  // ends the chunk (not awaited inside a catch)
   try {
     // Before a crash or a lost response, this upload may have happened already.
-    if (look_first)
+    if (look_first) {
       for (const auto& f : co_await ctx_.api.list_files(std::string("batch")))
         if (f.filename == filename) file_id = f.id;
+      // Lists lag behind creates: uploading again now could upload twice.
+      wait_and_look_again = !file_id && ctx_.clk.now() - unsure_since(c) < ctx_.config.api_grace_s;
+    }
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
+    } else if (wait_and_look_again) {
+      spdlog::info("job {} chunk {}: no earlier upload listed yet; looking again before uploading", job.row.name,
+                   c.idx);
     } else {
       const auto check = [c] { check_unchanged(c); };  // what is sent is what was validated
       co_await ctx_.pool.run(check);
@@ -172,15 +187,24 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
                    c.requests, c.bytes);
     }
   } catch (const openai::api_error& e) {
-    if (!e.retryable()) final_error = std::string("upload failed: ") + e.what();
-    else spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
+    if (!e.retryable()) {
+      final_error = std::string("upload failed: ") + e.what();
+    } else {
+      unsure = !wait_and_look_again && !file_id;
+      spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
+    }
   }
   if (final_error) {
     co_await end_chunk(job, c, chunk_stage::failed, *final_error);
     co_return;
   }
+  if (unsure) {  // durably, before anything else: the grace counts from now, across restarts
+    store::chunk_update u;
+    u.unsure_at = ctx_.clk.now();
+    ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
+  }
   if (!file_id) {
-    co_await sleep(job, backoff_delay({10, 2, 300}, 0, jitter_draw()));
+    co_await sleep(job, wait_and_look_again ? ctx_.config.api_grace_s / 8 : backoff_delay({10, 2, 300}, 0, jitter_draw()));
     co_return;
   }
   store::chunk_update u;
@@ -196,6 +220,7 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
   bool wait_and_look_again = false;
   std::optional<std::string> final_error;   // ends the chunk (not awaited inside a catch)
   bool cancelled = false;
+  bool unsure = false;  // the create's answer was lost: the batch may exist
   try {
     // Before a crash or a lost response, this batch may have been created already.
     if (look_first) {
@@ -205,7 +230,7 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
         if (b.metadata == metadata) batch = b;
       // A batch created a moment ago may not be listed yet: creating another
       // would pay twice, so give the API its grace before concluding it is not there.
-      wait_and_look_again = !batch && ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
+      wait_and_look_again = !batch && ctx_.clk.now() - unsure_since(c) < cfg.api_grace_s;
     }
     if (batch) {
       spdlog::info("job {} chunk {}: found earlier batch {}", job.row.name, c.idx, batch->id);
@@ -234,8 +259,17 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
     // A fresh upload may be unknown to the batch service for a moment.
     const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
                                    ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
-    if (!e.retryable() && !file_not_seen_yet) final_error = std::string("creating the batch failed: ") + e.what();
-    else spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
+    if (!e.retryable() && !file_not_seen_yet) {
+      final_error = std::string("creating the batch failed: ") + e.what();  // a 4xx: nothing was created
+    } else {
+      unsure = e.status() == 0 || e.status() >= 500;  // no answer, or the server broke after the body
+      spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
+    }
+  }
+  if (unsure) {  // durably, before anything else: the grace counts from now, across restarts
+    store::chunk_update u;
+    u.unsure_at = ctx_.clk.now();
+    ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
   }
   if (final_error || cancelled) {
     co_await end_chunk(job, c, cancelled ? chunk_stage::cancelled : chunk_stage::failed,

@@ -36,6 +36,13 @@ fs::path reject(const spool& dirs, const fs::path& file, const json& report) {
 
 }  // namespace
 
+std::vector<fs::path> companions_of(const fs::path& file) {
+  const auto* kind = kind_for_file(file.filename().string());
+  struct stat st {};
+  if (!kind || ::lstat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  return kind->companions(file);
+}
+
 bool is_candidate_name(const std::string& name) {
   return !name.empty() && name[0] != '.' && !name.ends_with(".tmp") && !name.ends_with(".part") &&
          !is_inputs_file_name(name);  // waits for the manifest that names it
@@ -49,7 +56,8 @@ std::string job_base_name(const std::string& filename) {
 
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const fs::path& file, const intake_options& opt,
-                                                double now, json* refused, bool settled) {
+                                                double now, json* refused, bool settled,
+                                                const std::vector<fs::path>* companions) {
   const auto name = file.filename().string();
   struct stat st {};
   if (::lstat(file.c_str(), &st) != 0) return std::nullopt;  // gone already
@@ -93,7 +101,7 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   const auto dir = dirs.job_dir(job);
   fs::create_directories(dir);
   const auto& kind = *kind_for_file(name);
-  for (const auto& companion : kind.companions(file)) {
+  for (const auto& companion : companions ? *companions : kind.companions(file)) {
     struct stat cs {};
     if (::lstat(companion.c_str(), &cs) != 0 || open_for_writing(cs) ||
         !take_private(companion, dir / companion.filename(), cs))

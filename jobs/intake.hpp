@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "limits.hpp"
 #include "spool.hpp"
@@ -40,7 +41,13 @@ std::string job_base_name(const std::string& filename);
 std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
                                                 const std::filesystem::path& file,
                                                 const intake_options& opt, double now,
-                                                nlohmann::json* refused = nullptr, bool settled = true);
+                                                nlohmann::json* refused = nullptr, bool settled = true,
+                                                const std::vector<std::filesystem::path>* companions = nullptr);
+
+// The files that travel with a dropped file (a manifest's inputs file): it
+// reads the file, so a caller on the loop runs it on a worker and passes the
+// answer to accept_dropped_file.
+std::vector<std::filesystem::path> companions_of(const std::filesystem::path& file);
 
 // Validates a `received` job and cuts it into chunks (→ `assembled`), or
 // rejects it (→ `failed`, its file in rejected/ with <file>.error.json).

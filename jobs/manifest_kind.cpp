@@ -2,8 +2,6 @@
 
 #include <simdjson.h>
 
-#include <fstream>
-
 #include "atomic_file.hpp"
 #include "database.hpp"
 #include "line_reader.hpp"
@@ -46,10 +44,15 @@ json problems_json(const std::vector<manifest_problem>& problems) {
 }  // namespace
 
 std::vector<fs::path> manifest_kind::companions(const fs::path& dropped) const {
-  std::ifstream in(dropped);
-  const auto j = json::parse(in, nullptr, false);
-  if (!j.is_object() || !j.contains("inputs_file") || !j["inputs_file"].is_string()) return {};
-  const auto inputs = j["inputs_file"].get<std::string>();
+  // Only its "inputs_file" is wanted: found without building the whole
+  // document (a manifest may carry a million inline inputs).
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(dropped.string()).get(text)) return {};
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  std::string_view name;
+  if (parser.iterate(text).get(doc) || doc.find_field_unordered("inputs_file").get_string().get(name)) return {};
+  const std::string inputs(name);
   // Not through a symlink: it could point at anything this service may read.
   if (inputs.empty() || inputs.find('/') != std::string::npos || !is_inputs_file_name(inputs) ||
       fs::symlink_status(dropped.parent_path() / inputs).type() != fs::file_type::regular)

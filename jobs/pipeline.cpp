@@ -49,7 +49,7 @@ std::string message_of(std::exception_ptr e) {
 }  // namespace
 
 pipeline::pipeline(asio::any_io_executor ex, store::database& db, spool dirs, openai::client& api, const clock& clk,
-                   pipeline_config config, pipeline_inputs inputs)
+                   worker_pool& pool, pipeline_config config, pipeline_inputs inputs)
     : ex_(ex),
       db_(db),
       dirs_(std::move(dirs)),
@@ -57,8 +57,7 @@ pipeline::pipeline(asio::any_io_executor ex, store::database& db, spool dirs, op
       clock_(clk),
       config_(std::move(config)),
       inputs_(std::move(inputs)),
-      pool_(config_.workers > 0 ? static_cast<std::size_t>(config_.workers)
-                                : std::max<std::size_t>(2, std::thread::hardware_concurrency())),
+      pool_(pool),
       moves_(db, dirs_, clk, inputs_.prices),
       rescuer_(db, moves_, rescue_of(config_)),
       board_(ex, api, clk),
@@ -88,8 +87,17 @@ void pipeline::crash_point(const char* point) const {
 awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optional<picousd> max_cost,
                                           bool settled) {
   taken t;
+  // A rescan may offer a file again while it is on its way in: once is enough.
+  if (!arriving_.insert(file).second) co_return t;
+  struct arrived {
+    std::set<std::filesystem::path>& s;
+    std::filesystem::path file;
+    ~arrived() { s.erase(file); }
+  } done_arriving{arriving_, file};
   nlohmann::json refused;
-  t.job_id = accept_dropped_file(db_, dirs_, file, config_.intake(), clock_.now(), &refused, settled);
+  const auto find_companions = [file] { return companions_of(file); };  // reads the file: not on the loop
+  const auto companions = co_await pool_.run(find_companions);
+  t.job_id = accept_dropped_file(db_, dirs_, file, config_.intake(), clock_.now(), &refused, settled, &companions);
   if (!t.job_id) {
     if (!refused.is_null()) t.rejection = std::move(refused);
     co_return t;

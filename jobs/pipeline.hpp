@@ -43,8 +43,9 @@ struct pipeline_inputs {
 
 class pipeline {
  public:
+  // `pool`: the workers for heavy steps (shared with the API client's fsyncs).
   pipeline(boost::asio::any_io_executor ex, store::database& db, spool dirs, openai::client& api, const clock& clk,
-           pipeline_config config, pipeline_inputs inputs);
+           worker_pool& pool, pipeline_config config, pipeline_inputs inputs);
 
   // The one intake, for the inbox and the control socket alike: checks the
   // file, takes it into the state directory, validates and assembles it,
@@ -104,7 +105,7 @@ class pipeline {
   const clock& clock_;
   pipeline_config config_;
   pipeline_inputs inputs_;
-  worker_pool pool_;  // before the steps that use it, after nothing they need
+  worker_pool& pool_;
   job_transitions moves_;
   rescuer rescuer_;
   batch_board board_;
@@ -112,6 +113,7 @@ class pipeline {
   chunk_steps steps_;
   std::map<std::int64_t, std::shared_ptr<job_signal>> signals_;  // the jobs running now
   std::set<std::int64_t> taking_;                                // jobs take() is assembling
+  std::set<std::filesystem::path> arriving_;                     // files take() is taking in
   bool rescuing_ = false;
   std::uintmax_t state_bytes_ = 0;
   double housekept_at_ = 0;  // clock time of the last housekeeping pass

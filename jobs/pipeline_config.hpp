@@ -14,7 +14,10 @@ struct pipeline_config {
   double poll_initial_s = 30;          // while in_progress; quicker while validating/finalizing
   double poll_factor = 1.5;
   double poll_cap_s = 600;
-  double api_grace_s = 120;            // a 404 this soon after a create is the API catching up
+  // How long something batchd may have created (a 404 on it, or its absence
+  // from a list) is taken for the API catching up, counted from the call
+  // whose answer was lost: only after it may batchd create or upload again.
+  double api_grace_s = 600;
   double token_limit_retry_s = 900;    // wait before creating again after token_limit_exceeded
   std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
   bool delete_remote_files = true;

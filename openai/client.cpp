@@ -38,6 +38,7 @@ transport_config make_transport_config(const client_config& c) {
   t.connect_timeout = c.connect_timeout;
   t.idle_timeout = c.idle_timeout;
   t.request_timeout = c.request_timeout;
+  t.offload = c.offload;
   return t;
 }
 
@@ -159,14 +160,18 @@ client::~client() = default;
 
 const call_stats& client::stats() const { return impl_->stats; }
 
+std::string sent_filename(std::string name) {
+  for (auto& ch : name)
+    if (ch == '"' || ch == '\r' || ch == '\n') ch = '_';
+  return name;
+}
+
 awaitable<file_object> client::upload_file(std::filesystem::path path, std::string filename,
                                            std::string purpose, retry_create retry,
                                            std::optional<byte_range> range) {
   std::string boundary = "batchd-";
   for (int i = 0; i < 24; ++i) boundary += "0123456789abcdef"[impl_->rng() % 16];
-  std::string quoted = filename;
-  for (auto& ch : quoted)
-    if (ch == '"' || ch == '\r' || ch == '\n') ch = '_';
+  const auto quoted = sent_filename(filename);
   http_call c;
   c.method = "POST";
   c.target = "/files";
@@ -221,11 +226,17 @@ awaitable<std::uint64_t> client::download_file(std::string id, std::filesystem::
   std::filesystem::rename(part, dest);
   // The new name survives a power loss only once its directory is on disk.
   const auto dir = dest.parent_path().empty() ? std::filesystem::path(".") : dest.parent_path();
-  if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-    const int rc = ::fsync(fd);
-    ::close(fd);
-    if (rc != 0) throw std::system_error(errno, std::generic_category(), "fsync " + dir.string());
-  }
+  int rc = 0, err = 0;
+  const auto sync_dir = [&dir, &rc, &err] {
+    if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+      rc = ::fsync(fd);
+      err = errno;
+      ::close(fd);
+    }
+  };
+  if (impl_->config.offload) co_await impl_->config.offload(sync_dir);
+  else sync_dir();
+  if (rc != 0) throw std::system_error(err, std::generic_category(), "fsync " + dir.string());
   co_return reply.body_bytes;
 }
 

@@ -28,6 +28,10 @@ namespace batchd::openai {
 
 enum class retry_create { no, yes };
 
+// The filename upload_file sends for `name` (quotes, CR and LF would break the
+// multipart header, so each becomes '_'): what a file list later shows.
+std::string sent_filename(std::string name);
+
 // Counters of the calls made: by route ("GET /v1/batches/{id}") and outcome
 // ("2xx", "4xx", "5xx", "network"), bytes each way, and when the API last
 // answered (any HTTP status counts as reachable).

@@ -2,7 +2,9 @@
 // How the API client reaches the API: its own header, so the daemon's
 // configuration holds it as it is without pulling in the client.
 #include <chrono>
+#include <boost/asio/awaitable.hpp>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "retry.hpp"
@@ -20,6 +22,9 @@ struct client_config {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds request_timeout{600'000};
+  // Runs a blocking call (an fsync of a download) off the event loop and
+  // resumes the caller on it; inline when unset.
+  std::function<boost::asio::awaitable<void>(std::function<void()>)> offload;
 };
 
 }  // namespace batchd::openai

@@ -26,6 +26,25 @@ using asio::awaitable;
 using asio::use_awaitable;
 using steady = std::chrono::steady_clock;
 
+// The one table from a failed step's error code to the client's error kind
+// (and so to retryable or final: api_error::retryable). Only a TLS
+// handshake's failure is final — the peer is not who it should be. A TLS
+// stream cut without close_notify, a reset, EOF or a timeout mid-exchange
+// say nothing about whether the server acted: retryable, and for creates
+// unsure (the caller looks before it creates again).
+api_error transport_error(const boost::system::error_code& ec, const std::string& step) {
+  using k = api_error::kind;
+  if (ec == beast::error::timeout) return api_error::failure(k::timeout, step + ": timed out");
+  if (ec == ssl::error::stream_truncated)
+    return api_error::failure(k::truncated, step + ": the TLS stream was cut without close_notify");
+  if (ec.category() == asio::error::get_ssl_category())
+    return api_error::failure(step == "TLS handshake" ? k::tls : k::transport, step + ": TLS: " + ec.message());
+  if (ec == http::error::partial_message) return api_error::failure(k::truncated, step + ": the response was cut short");
+  if (ec == http::error::end_of_stream || ec == asio::error::eof)
+    return api_error::failure(k::transport, step + ": the connection closed before a response");
+  return api_error::failure(k::transport, step + ": " + ec.message());
+}
+
 namespace {
 
 constexpr std::size_t io_chunk = 256 * 1024;
@@ -39,17 +58,7 @@ bool is_loopback(const std::string& host) {
   return !ec && addr.is_loopback();
 }
 
-[[noreturn]] void fail(const boost::system::error_code& ec, const char* step) {
-  using k = api_error::kind;
-  if (ec == beast::error::timeout) throw api_error::failure(k::timeout, std::string(step) + ": timed out");
-  if (ec.category() == asio::error::get_ssl_category() || ec == ssl::error::stream_truncated)
-    throw api_error::failure(k::tls, std::string(step) + ": TLS: " + ec.message());
-  if (ec == http::error::partial_message)
-    throw api_error::failure(k::truncated, std::string(step) + ": the response was cut short");
-  if (ec == http::error::end_of_stream || ec == asio::error::eof)
-    throw api_error::failure(k::transport, std::string(step) + ": the connection closed before a response");
-  throw api_error::failure(k::transport, std::string(step) + ": " + ec.message());
-}
+[[noreturn]] void fail(const boost::system::error_code& ec, const char* step) { throw transport_error(ec, step); }
 
 // A file read in pieces, closed on every path.
 struct file_reader {
@@ -251,8 +260,15 @@ struct transport::impl {
         reply.body.append(chunk.data(), got);
       }
     }
-    if (out && (std::fflush(out) != 0 || ::fsync(fileno(out)) != 0))
-      throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
+    if (out) {
+      bool synced_ok = std::fflush(out) == 0;
+      // The fsync waits for the disk: off the loop when the owner gave a way.
+      const int fd = fileno(out);
+      const auto sync = [fd, &synced_ok] { synced_ok = synced_ok && ::fsync(fd) == 0; };
+      if (config.offload) co_await config.offload(sync);
+      else sync();
+      if (!synced_ok) throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
+    }
     keep_alive = parser.get().keep_alive();
     co_return reply;
   }

@@ -4,15 +4,23 @@
 // 200 MB file never sits in memory. Beast and OpenSSL stay in transport.cpp.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace batchd::openai {
+
+class api_error;
+// What a failed step of an exchange (`step`: "resolve", "connect", "TLS
+// handshake", "send", "receive") means for the caller: see transport.cpp.
+api_error transport_error(const boost::system::error_code& ec, const std::string& step);
+
 
 struct base_url {
   bool tls = true;
@@ -31,6 +39,7 @@ struct transport_config {
   std::chrono::milliseconds idle_timeout{60'000};      // no progress for this long
   std::chrono::milliseconds request_timeout{600'000};  // the whole exchange
   std::size_t pool_size = 4;
+  std::function<boost::asio::awaitable<void>(std::function<void()>)> offload;  // see client_config
 };
 
 struct http_call {

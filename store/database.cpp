@@ -54,7 +54,7 @@ job_row read_job(SQLite::Statement& q) {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost";
+    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost, unsure_at";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -86,6 +86,7 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.merged_failed = q.getColumn(25).getInt64();
   c.merged_retry = q.getColumn(26).getInt64();
   c.merged_lost = q.getColumn(27).getInt64();
+  if (!q.getColumn(28).isNull()) c.unsure_at = q.getColumn(28).getDouble();
   return c;
 }
 
@@ -118,6 +119,7 @@ update_sql fields_sql(const chunk_update& f) {
   u.add("merged_failed", f.merged_failed);
   u.add("merged_retry", f.merged_retry);
   u.add("merged_lost", f.merged_lost);
+  u.add("unsure_at", f.unsure_at);
   return u;
 }
 

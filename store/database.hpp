@@ -99,6 +99,9 @@ struct chunk_row {
   // What this attempt's merge accounted for, in requests.
   std::int64_t merged_succeeded = 0, merged_failed = 0, merged_retry = 0;
   std::int64_t merged_lost = 0;  // of merged_failed: requests batchd could no longer account for
+  // When the last upload or create of this stage ended without an answer
+  // (reset, timeout, cut, 5xx): what it made may exist, unlisted as yet.
+  std::optional<double> unsure_at;
 };
 
 // Columns a chunk move may set along with its stage; unset ones stay as they are.
@@ -108,6 +111,7 @@ struct chunk_update {
   std::optional<double> not_before;
   std::optional<int> creates;
   std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry, merged_lost;
+  std::optional<double> unsure_at;
 };
 
 class database {

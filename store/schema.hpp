@@ -178,6 +178,7 @@ ALTER TABLE chunks ADD COLUMN merged_succeeded INTEGER NOT NULL DEFAULT 0;  -- r
 ALTER TABLE chunks ADD COLUMN merged_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN merged_retry INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN merged_lost INTEGER NOT NULL DEFAULT 0;  -- failed as batchd_result_missing
+ALTER TABLE chunks ADD COLUMN unsure_at REAL;  -- an upload or create whose outcome is unknown ended then
 )sql",
 };
 
