@@ -55,6 +55,12 @@ transport_fault api::transport_fault_for(const http_request& req) {
   return faults_.next_transport_fault();
 }
 
+std::optional<std::int64_t> api::lost_reply_for(const http_request& req, int status) {
+  const bool create = req.method == "POST" && (req.path == "/v1/files" || req.path == "/v1/batches");
+  if (!create || status < 200 || status >= 300 || !faults_.lose_reply()) return std::nullopt;
+  return faults_.settings().lost_reply_delay_ms;
+}
+
 void api::count_call(const http_request& req, const std::string& outcome) {
   if (req.path.rfind("/v1/", 0) == 0) ++stats_.calls[route_of(req)][outcome];
 }

@@ -35,6 +35,10 @@ class api {
   std::unique_ptr<upload_sink> open_upload(const http_request& req);
   // What the fault injector does to this request on the wire (/v1 only).
   transport_fault transport_fault_for(const http_request& req);
+  // Whether an object made at `created_at` shows in lists yet (list_lag_s).
+  bool listed_by(double created_at, double now) const;
+  // For a create that has just committed: lose its reply? (and after how long, in real ms)
+  std::optional<std::int64_t> lost_reply_for(const http_request& req, int status);
   // Answers a request; never throws.
   http_response handle(const http_request& req, upload_sink* upload);
   // The response for an injected HTTP error status (429, 5xx).

@@ -30,6 +30,10 @@ void for_each_field(fault_settings& s, F&& f) {
   f("not_found_s", s.not_found_s);
   f("counts_mismatch", s.counts_mismatch);
   f("cache_hit_rate", s.cache_hit_rate);
+  f("list_lag_s", s.list_lag_s);
+  f("rate_lost_reply", s.rate_lost_reply);
+  f("next_lost_reply", s.next_lost_reply);
+  f("lost_reply_delay_ms", s.lost_reply_delay_ms);
 }
 
 }  // namespace
@@ -86,6 +90,15 @@ transport_fault fault_engine::next_transport_fault() {
     t.what = transport_fault::kind::truncate;
   }
   return t;
+}
+
+bool fault_engine::lose_reply() {
+  auto& s = settings_;
+  if (s.next_lost_reply > 0) {
+    --s.next_lost_reply;
+    return true;
+  }
+  return draw(s.rate_lost_reply);
 }
 
 bool fault_engine::take(int fault_settings::*counter) {

@@ -32,6 +32,15 @@ struct fault_settings {
   double not_found_s = 0;    // new files/batches answer 404 for this long (simulated s)
   bool counts_mismatch = false;  // expired/cancelled request_counts omit unrun requests
   double cache_hit_rate = 0;     // share of chat prompts >= 1024 tokens served from cache
+  // Eventual consistency (API-FACTS §11): lists leave out files and batches
+  // younger than this (simulated s), while GET by id already finds them.
+  double list_lag_s = 0;
+  // A create (POST /v1/files, POST /v1/batches) that commits, then loses its
+  // reply: the connection closes with no answer (over HTTPS, without
+  // close_notify), after lost_reply_delay_ms of real time.
+  double rate_lost_reply = 0;
+  int next_lost_reply = 0;
+  std::int64_t lost_reply_delay_ms = 0;
 };
 
 void to_json(nlohmann::json& j, const fault_settings& f);
@@ -51,9 +60,12 @@ class fault_engine {
   explicit fault_engine(std::uint64_t seed) : rng_(seed), seed_(seed) {}
 
   fault_settings& settings() { return settings_; }
+  const fault_settings& settings() const { return settings_; }
   std::uint64_t seed() const { return seed_; }
 
   transport_fault next_transport_fault();
+  // Whether this create's reply is to be lost after it commits.
+  bool lose_reply();
   // Consume one of the whole-batch counters; true if this batch gets it.
   bool take(int fault_settings::*counter);
 

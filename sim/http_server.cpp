@@ -104,9 +104,10 @@ awaitable<void> write_response(Stream& stream, const http_response& r, bool keep
   }
 }
 
-// One connection: read a request, answer it, repeat while kept alive.
+// One connection: read a request, answer it, repeat while kept alive. True
+// when it ends by cutting the connection (a lost reply): no TLS close_notify.
 template <class Stream>
-awaitable<void> serve_requests(Stream& stream, api& service) {
+awaitable<bool> serve_requests(Stream& stream, api& service) {
   auto& socket = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   buffer.reserve(io_chunk);  // Beast reads as much as there is room for: else 512 bytes a syscall
@@ -117,7 +118,7 @@ awaitable<void> serve_requests(Stream& stream, api& service) {
     parser.header_limit(64 * 1024);
     socket.expires_after(idle_timeout);
     auto [ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
-    if (ec) co_return;  // closed, timed out or garbage: nothing to answer
+    if (ec) co_return false;  // closed, timed out or garbage: nothing to answer
     (void)header_bytes;
     auto req = to_request(parser.get().base());
     const bool keep_alive = parser.get().keep_alive();
@@ -133,7 +134,7 @@ awaitable<void> serve_requests(Stream& stream, api& service) {
       socket.expires_after(io_timeout);
       auto [read_ec, _] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
       if (read_ec == http::error::need_buffer) read_ec = {};
-      if (read_ec) co_return;  // the client went away mid-body
+      if (read_ec) co_return false;  // the client went away mid-body
       const auto got = chunk.size() - parser.get().body().size;
       if (sink) {
         sink->write({chunk.data(), got});
@@ -147,7 +148,7 @@ awaitable<void> serve_requests(Stream& stream, api& service) {
     if (too_large) {
       http_response r{413, "application/json", {}, R"({"error":{"message":"Request body too large.","type":"invalid_request_error","param":null,"code":null}})", {}};
       co_await write_response(stream, r, false, false);
-      co_return;
+      co_return false;
     }
 
     const auto fault = service.transport_fault_for(req);
@@ -158,18 +159,26 @@ awaitable<void> serve_requests(Stream& stream, api& service) {
     }
     if (fault.what == transport_fault::kind::drop) {
       service.count_call(req, "dropped");
-      co_return;  // closing without a response
+      co_return false;  // closing without a response
     }
     const bool truncate = fault.what == transport_fault::kind::truncate;
     const auto response = fault.what == transport_fault::kind::status
                               ? service.injected_error(fault.status)
                               : service.handle(req, sink.get());
     sink.reset();
+    if (const auto lost = service.lost_reply_for(req, response.status)) {
+      service.count_call(req, "lost_reply");  // committed: the caller cannot know
+      if (*lost > 0) {
+        asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(*lost));
+        co_await timer.async_wait(use_awaitable);
+      }
+      co_return true;  // closed with no answer (and over TLS, no close_notify)
+    }
     service.count_call(req, truncate ? "truncated" : std::to_string(response.status));
     const bool keep = keep_alive && !truncate;
     socket.expires_after(io_timeout * 10);
     co_await write_response(stream, response, keep, truncate);
-    if (!keep) co_return;
+    if (!keep) co_return false;
   }
 }
 
@@ -185,7 +194,11 @@ awaitable<void> serve_tls(tcp::socket socket, ssl::context& ctx, api& service) {
   beast::get_lowest_layer(stream).expires_after(io_timeout);
   auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, tuple_awaitable);
   if (ec) co_return;  // a client that rejects our certificate ends here
-  co_await serve_requests(stream, service);
+  if (co_await serve_requests(stream, service)) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);  // cut: the client sees stream_truncated
+    co_return;
+  }
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
   co_await stream.async_shutdown(tuple_awaitable);  // truncation at close is harmless here
 }

@@ -215,6 +215,10 @@ json page(const std::vector<T*>& items, const http_request& req, std::int64_t li
 
 }  // namespace
 
+bool api::listed_by(double created_at, double now) const {
+  return now - created_at >= faults_.settings().list_lag_s;
+}
+
 http_response api::list_files(const http_request& req) {
   const auto limit = limit_param(req, 1, 10000, 10000);
   auto order = req.query.count("order") ? req.query.at("order") : "desc";
@@ -224,7 +228,8 @@ http_response api::list_files(const http_request& req) {
   const auto now = clock_.now();
   std::vector<const file_object*> items;
   for (const auto* f : files_.ordered(order == "desc"))
-    if (f->visible_at <= now && (purpose.empty() || f->purpose == purpose)) items.push_back(f);
+    if (f->visible_at <= now && listed_by(f->created_at, now) && (purpose.empty() || f->purpose == purpose))
+      items.push_back(f);
   auto j = page(items, req, limit, [](const file_object& f) { return f.id; });
   return {200, "application/json", {}, j.dump(), {}};
 }
@@ -234,7 +239,7 @@ http_response api::list_batches(const http_request& req) {
   const auto now = clock_.now();
   std::vector<batch*> items;
   for (auto* b : batches_.newest_first())
-    if (b->visible_at <= now) {
+    if (b->visible_at <= now && listed_by(static_cast<double>(b->created_at), now)) {
       batches_.advance(*b, now);
       items.push_back(b);
     }

@@ -89,3 +89,51 @@ TEST(json_types, batch_with_nulls_and_errors) {
 
 }  // namespace
 }  // namespace batchd::openai
+
+// The transport error table (transport.cpp), row by row: what each failed
+// step means, and whether the call may be tried again.
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
+#include <openssl/ssl.h>
+
+#include "transport.hpp"
+
+namespace batchd::openai {
+namespace {
+
+TEST(error, transport_table) {
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  using k = api_error::kind;
+  struct row {
+    boost::system::error_code ec;
+    const char* step;
+    k kind;
+    bool retryable;
+  };
+  const boost::system::error_code tls_alert(static_cast<int>(SSL_R_CERTIFICATE_VERIFY_FAILED),
+                                            asio::error::get_ssl_category());
+  const row rows[] = {
+      {boost::beast::error::timeout, "receive", k::timeout, true},
+      {asio::ssl::error::stream_truncated, "receive", k::truncated, true},  // cut without close_notify
+      {asio::error::connection_reset, "receive", k::transport, true},
+      {asio::error::eof, "receive", k::transport, true},
+      {http::error::end_of_stream, "receive", k::transport, true},
+      {http::error::partial_message, "receive", k::truncated, true},
+      {asio::error::connection_refused, "connect", k::transport, true},
+      {asio::error::broken_pipe, "send", k::transport, true},
+      {tls_alert, "TLS handshake", k::tls, false},  // not who it should be: final
+      {tls_alert, "receive", k::transport, true},    // mid-stream: the connection broke
+  };
+  for (const auto& r : rows) {
+    const auto e = transport_error(r.ec, r.step);
+    EXPECT_EQ(e.error_kind(), r.kind) << r.step << ": " << r.ec.message();
+    EXPECT_EQ(e.retryable(), r.retryable) << r.step << ": " << r.ec.message();
+    EXPECT_EQ(e.status(), 0) << "no answer came";
+  }
+}
+
+}  // namespace
+}  // namespace batchd::openai

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -30,8 +31,9 @@ def _kill_leftovers():
 
 
 class Sim:
-    def __init__(self, faults=None, args=()):
-        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", "11", *args]
+    def __init__(self, faults=None, args=(), ca=None, seed=11):
+        self.ca = ca  # the CA of an HTTPS simulator's certificate
+        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", str(seed), *args]
         if faults:
             args += ["--faults", json.dumps(faults)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
@@ -41,7 +43,8 @@ class Sim:
         self.base = line.strip().rsplit(" ", 1)[1]
 
     def stats(self):
-        with urllib.request.urlopen(self.base + "/admin/stats") as r:
+        context = ssl.create_default_context(cafile=self.ca) if self.ca else None
+        with urllib.request.urlopen(self.base + "/admin/stats", context=context) as r:
             return json.load(r)
 
     def close(self):
