@@ -18,7 +18,18 @@ TEST(faults, merge_sets_known_keys_and_rejects_unknown_ones) {
   EXPECT_EQ(f.next_drop, 2) << "a rejected update changes nothing";
   nlohmann::json j = f;
   EXPECT_EQ(j["next_drop"], 2);
-  EXPECT_EQ(j.size(), 21u);
+  EXPECT_EQ(j.size(), 25u);
+}
+
+TEST(faults, lost_replies_hit_the_next_n_creates_then_by_rate) {
+  fault_engine e(3);
+  merge_faults(e.settings(), {{"next_lost_reply", 2}, {"list_lag_s", 60.0}});
+  EXPECT_EQ(e.settings().list_lag_s, 60.0);
+  EXPECT_TRUE(e.lose_reply());
+  EXPECT_TRUE(e.lose_reply());
+  EXPECT_FALSE(e.lose_reply()) << "rate 0 after the counter";
+  e.settings().rate_lost_reply = 1;
+  EXPECT_TRUE(e.lose_reply());
 }
 
 TEST(faults, counters_hit_exactly_the_next_n_requests) {

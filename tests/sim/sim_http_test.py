@@ -97,7 +97,28 @@ class SimHttp(unittest.TestCase):
 
     def setUp(self):
         self.sim.faults(rate_429=0, rate_5xx=0, rate_drop=0, rate_truncate=0, rate_slow=0,
-                        next_429=0, next_5xx=0, next_drop=0, next_truncate=0, not_found_s=0)
+                        next_429=0, next_5xx=0, next_drop=0, next_truncate=0, not_found_s=0,
+                        list_lag_s=0, rate_lost_reply=0, next_lost_reply=0)
+
+    def test_lists_lag_behind_creates_while_get_by_id_finds_them(self):
+        self.sim.faults(list_lag_s=3600)  # an hour of simulated time: 1.8 s here
+        _, f = self.sim.upload(chat_jsonl(1), filename="lagging.jsonl")
+        listed = lambda: [x["id"] for x in self.sim.call("GET", "/v1/files")[1]["data"]]
+        self.assertNotIn(f["id"], listed(), "not listed yet")
+        self.assertEqual(self.sim.call("GET", f"/v1/files/{f['id']}")[0], 200, "but there")
+        deadline = time.time() + 10
+        while f["id"] not in listed() and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertIn(f["id"], listed())
+
+    def test_a_lost_reply_still_committed_the_create(self):
+        self.sim.faults(next_lost_reply=1)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.sim.upload(chat_jsonl(2), filename="lost-reply.jsonl")
+        self.assertEqual(self.sim.stats()["uploads_by_filename"].get("lost-reply.jsonl"), 1, "it happened")
+        self.assertEqual(self.sim.stats()["calls"]["POST /v1/files"].get("lost_reply"), 1)
+        names = [x["filename"] for x in self.sim.call("GET", "/v1/files")[1]["data"]]
+        self.assertIn("lost-reply.jsonl", names)
 
     def test_auth(self):
         s, j, _ = self.sim.call("GET", "/v1/files", auth=False)
