@@ -85,6 +85,15 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     a->take("ca_file", c.api.ca_file);
     a->take("requests_per_second", c.api.requests_per_second);
     a->take("max_retries", c.api.retry.max_retries);
+    for (auto [key, field] : {std::pair{"connect_timeout_s", &c.api.connect_timeout},
+                              std::pair{"idle_timeout_s", &c.api.idle_timeout},
+                              std::pair{"first_byte_timeout_s", &c.api.first_byte_timeout},
+                              std::pair{"request_timeout_s", &c.api.request_timeout}}) {
+      double seconds = std::chrono::duration<double>(*field).count();
+      a->take(key, seconds);
+      if (seconds <= 0) problems.push_back(std::string("config: 'api.") + key + "' must be positive");
+      else *field = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
+    }
   }
   if (auto p = top.sub("pipeline")) {
     auto& q = c.pipeline;

@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
     dirs.create_all();
     store::database db(cfg.state / "batchd.db");
-    jobs::clock clk(cfg.time_scale);
+    jobs::clock clk(cfg.time_scale, db.latest_time());  // a scaled clock goes on from where it was
 
     boost::asio::io_context ioc(1);
     // Heavy file work and blocking syscalls go here, never on the loop.

@@ -37,6 +37,7 @@ transport_config make_transport_config(const client_config& c) {
   t.ca_file = c.ca_file;
   t.connect_timeout = c.connect_timeout;
   t.idle_timeout = c.idle_timeout;
+  t.first_byte_timeout = c.first_byte_timeout;
   t.request_timeout = c.request_timeout;
   t.offload = c.offload;
   return t;

@@ -19,9 +19,12 @@ struct client_config {
   double requests_per_second = 20;
   int burst = 5;
   retry_policy retry;
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};
-  std::chrono::milliseconds request_timeout{600'000};
+  // Timeouts measure progress, never a whole transfer: a download that keeps
+  // moving is not cut however long it takes.
+  std::chrono::milliseconds connect_timeout{10'000};     // TCP connect and TLS handshake
+  std::chrono::milliseconds idle_timeout{60'000};        // no byte moved, while a body goes either way
+  std::chrono::milliseconds first_byte_timeout{120'000};  // the request sent, no response header yet
+  std::chrono::milliseconds request_timeout{600'000};    // connect and send the request's head
   // Runs a blocking call (an fsync of a download) off the event loop and
   // resumes the caller on it; inline when unset.
   std::function<boost::asio::awaitable<void>(std::function<void()>)> offload;

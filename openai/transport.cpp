@@ -194,7 +194,7 @@ struct transport::impl {
         if (got == 0)
           throw api_error::failure(api_error::kind::config, "the upload file shrank: " + call.body_file.string());
         left -= got;
-        arm(c, deadline, idle_step);
+        c.lowest().expires_after(idle_step);  // progress, not the whole upload
         auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), asio::as_tuple(use_awaitable));
         if (wec) fail(wec, "send");
       }
@@ -213,7 +213,7 @@ struct transport::impl {
 
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
-    arm(c, deadline, idle_step);
+    c.lowest().expires_after(config.first_byte_timeout);  // the body may have taken long: it moved
     auto [hec, hn] = co_await http::async_read_header(stream, c.buffer, parser, asio::as_tuple(use_awaitable));
     if (hec) fail(hec, "receive");
     http_reply reply;
@@ -239,7 +239,7 @@ struct transport::impl {
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
-      arm(c, deadline, idle_step);
+      c.lowest().expires_after(idle_step);  // progress, not the whole download
       auto [rec, rn] = co_await http::async_read(stream, c.buffer, parser, asio::as_tuple(use_awaitable));
       if (rec == http::error::need_buffer) rec = {};
       if (rec) fail(rec, "receive");

@@ -36,8 +36,9 @@ struct transport_config {
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every request
   std::filesystem::path ca_file;  // added to the system store
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds idle_timeout{60'000};      // no progress for this long
-  std::chrono::milliseconds request_timeout{600'000};  // the whole exchange
+  std::chrono::milliseconds idle_timeout{60'000};        // no progress for this long (bodies)
+  std::chrono::milliseconds first_byte_timeout{120'000};  // from the request sent to the response head
+  std::chrono::milliseconds request_timeout{600'000};    // connect and send the request's head, never the bodies
   std::size_t pool_size = 4;
   std::function<boost::asio::awaitable<void>(std::function<void()>)> offload;  // see client_config
 };

@@ -35,6 +35,8 @@ class api {
   std::unique_ptr<upload_sink> open_upload(const http_request& req);
   // What the fault injector does to this request on the wire (/v1 only).
   transport_fault transport_fault_for(const http_request& req);
+  // Real bytes a second for file contents (download_bytes_per_s); 0: unlimited.
+  std::int64_t download_rate() const { return faults_.settings().download_bytes_per_s; }
   // Whether an object made at `created_at` shows in lists yet (list_lag_s).
   bool listed_by(double created_at, double now) const;
   // For a create that has just committed: lose its reply? (and after how long, in real ms)

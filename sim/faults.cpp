@@ -34,6 +34,7 @@ void for_each_field(fault_settings& s, F&& f) {
   f("rate_lost_reply", s.rate_lost_reply);
   f("next_lost_reply", s.next_lost_reply);
   f("lost_reply_delay_ms", s.lost_reply_delay_ms);
+  f("download_bytes_per_s", s.download_bytes_per_s);
 }
 
 }  // namespace

@@ -41,6 +41,9 @@ struct fault_settings {
   double rate_lost_reply = 0;
   int next_lost_reply = 0;
   std::int64_t lost_reply_delay_ms = 0;
+  // A slow link: file contents (downloads) are sent at this many real bytes
+  // a second; 0 for as fast as the socket takes them.
+  std::int64_t download_bytes_per_s = 0;
 };
 
 void to_json(nlohmann::json& j, const fault_settings& f);

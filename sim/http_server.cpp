@@ -81,9 +81,29 @@ awaitable<void> write_truncated(Stream& stream, http::response<Body>& res, std::
   }
 }
 
+// Writes a file response at `rate` bytes a second: a slow link.
+template <class Stream>
+awaitable<void> write_throttled(Stream& stream, http::response<http::file_body>& res, std::uint64_t size,
+                                std::int64_t rate) {
+  http::response_serializer<http::file_body> sr(res);
+  co_await http::async_write_header(stream, sr, use_awaitable);
+  std::vector<char> buf(64 * 1024);
+  beast::error_code ec;
+  asio::steady_timer pace(co_await asio::this_coro::executor);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t sent = 0; sent < size;) {
+    const auto n = res.body().file().read(buf.data(), std::min<std::uint64_t>(buf.size(), size - sent), ec);
+    if (ec || n == 0) co_return;
+    co_await asio::async_write(stream, asio::buffer(buf.data(), n), use_awaitable);
+    sent += n;
+    pace.expires_at(start + std::chrono::microseconds(static_cast<std::int64_t>(sent * 1'000'000 / rate)));
+    co_await pace.async_wait(use_awaitable);
+  }
+}
+
 template <class Stream>
 awaitable<void> write_response(Stream& stream, const http_response& r, bool keep_alive,
-                               bool truncate) {
+                               bool truncate, std::int64_t file_rate = 0) {
   if (!r.file.empty()) {
     http::response<http::file_body> res{static_cast<http::status>(r.status), 11};
     beast::error_code ec;
@@ -93,6 +113,7 @@ awaitable<void> write_response(Stream& stream, const http_response& r, bool keep
     res.prepare_payload();
     const auto size = res.body().size();
     if (truncate) co_return co_await write_truncated(stream, res, size);
+    if (file_rate > 0) co_return co_await write_throttled(stream, res, size, file_rate);
     co_await http::async_write(stream, res, use_awaitable);
   } else {
     http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
@@ -177,7 +198,7 @@ awaitable<bool> serve_requests(Stream& stream, api& service) {
     service.count_call(req, truncate ? "truncated" : std::to_string(response.status));
     const bool keep = keep_alive && !truncate;
     socket.expires_after(io_timeout * 10);
-    co_await write_response(stream, response, keep, truncate);
+    co_await write_response(stream, response, keep, truncate, service.download_rate());
     if (!keep) co_return false;
   }
 }

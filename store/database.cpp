@@ -520,6 +520,15 @@ std::int64_t database::tokens_in_flight(const std::string& model) {
   return q.getColumn(0).getInt64();
 }
 
+double database::latest_time() {
+  auto& q = statement("SELECT MAX(COALESCE((SELECT MAX(at) FROM events), 0), "
+                      "COALESCE((SELECT MAX(updated_at) FROM chunks), 0), "
+                      "COALESCE((SELECT MAX(created_at) FROM jobs), 0))");
+  const statement_reset reset_after{q};
+  q.executeStep();
+  return q.getColumn(0).getDouble();
+}
+
 void database::add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
                          const std::string& message, double now) {
   auto& q = statement("INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)");

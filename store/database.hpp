@@ -178,6 +178,10 @@ class database {
   // Estimated tokens of chunks of `model` whose batch is in flight.
   std::int64_t tokens_in_flight(const std::string& model);
 
+  // The latest time any row records (events, chunk updates, jobs): where a
+  // scaled clock must start again after a restart.
+  double latest_time();
+
   // ---- events
   void add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
                  const std::string& message, double now);

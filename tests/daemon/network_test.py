@@ -85,6 +85,34 @@ class NetworkTest(unittest.TestCase):
         print(f"seed {seed}: {lost} replies lost after commit, every chunk uploaded and batched once",
               file=sys.stderr)
 
+    def test_a_lost_create_reply_is_looked_for_through_a_restart_and_never_created_twice(self):
+        # Lists lag 1.5 s (real), the grace is 5 s: the first two creates (the
+        # upload, then the batch) commit and lose their replies.
+        sim = Sim(faults={"list_lag_s": 30000, "next_lost_reply": 2})
+        try:
+            config = {"pipeline": {"api_grace_s": 100000}}
+            d = Daemon(os.path.join(self.root, "d"), sim, config=config)
+            d.drop("unsure.jsonl", [chat(i) for i in range(10)])
+            deadline = time.time() + 30
+            while sim.stats()["calls"].get("POST /v1/batches", {}).get("lost_reply", 0) < 1:
+                self.assertLess(time.time(), deadline, "the create's reply was never lost")
+                time.sleep(0.02)
+            time.sleep(0.3)  # in the middle of the grace, the batch not listed yet
+            d.proc.send_signal(signal.SIGKILL)
+            d.proc.wait(10)
+            d.log.close()
+            d = Daemon(d.root, sim, config=config)
+            job = d.wait_for("unsure", timeout=60)
+            self.assertEqual(job["status"], "completed", job)
+            self.assertEqual(sorted(d.ids_in_outbox("unsure")), sorted(f"chat-{i}" for i in range(10)))
+            stats = sim.stats()
+            self.assertEqual(list(stats["uploads_by_filename"].values()), [1], "uploaded once")
+            self.assertEqual(list(stats["batches_by_metadata"].values()), [1], "created once")
+            self.assertEqual(stats["calls"]["POST /v1/files"].get("lost_reply"), 1)
+            d.stop()
+        finally:
+            sim.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
