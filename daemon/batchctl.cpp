@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("BATCHD_SOCKET")) o.socket = env;
   app.add_option("--socket", o.socket, "the control socket (env BATCHD_SOCKET)");
   app.add_flag("--json", o.json_out, "print the route's JSON body unchanged, for scripts");
-  app.add_option("--timeout", o.timeout_s, "seconds to wait for batchd at each step of a request (default 30)")
+  app.add_option("--timeout", o.timeout_s, "seconds to wait for batchd's whole answer to a request (default 30)")
       ->check(CLI::PositiveNumber);
   // Global options may also come after the subcommand (batchctl show JOB --json).
   app.fallthrough();

@@ -65,7 +65,9 @@ http_result unix_http(const std::filesystem::path& socket, const std::string& me
   if (failed) std::rethrow_exception(failed);
   if (!result)
     throw std::runtime_error("batchd at " + socket.string() + " did not answer within " +
-                             std::to_string(timeout.count() / 1000.0).substr(0, 5) + " s (see --timeout)");
+                             std::to_string(timeout.count() / 1000.0).substr(0, 5) + " s (see --timeout)" +
+                             (method == "POST" ? "; it may still have acted on the request: look before sending it again"
+                                               : ""));
   return *result;
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "chunk_results.hpp"
@@ -24,14 +25,13 @@ std::string str(chunk_stage s) { return std::string(name(s)); }
 // can find an upload that already happened. It is exactly the name the
 // client sends (openai::sent_filename), or the lookup would miss it.
 std::string upload_name(const store::job_row& job, const store::chunk_row& c) {
-  return openai::sent_filename("batchd-" + job.name + "-" + std::to_string(job.id) + "-c" + std::to_string(c.idx) +
+  std::string plain = job.name;  // a server may normalise anything else (and the job id keeps it unique)
+  for (auto& ch : plain)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') ch = '_';
+  return openai::sent_filename("batchd-" + plain + "-" + std::to_string(job.id) + "-c" + std::to_string(c.idx) +
                                "-a" + std::to_string(c.attempt) + "-" + c.sha256.substr(0, 12) + ".jsonl");
 }
 
-// Since when the API may hold an object this chunk's stage made without our
-// knowing: the last unsure call's end, else entering the stage (a crash may
-// have come right after the call).
-double unsure_since(const store::chunk_row& c) { return std::max(c.updated_at, c.unsure_at.value_or(0)); }
 
 // The batch's metadata names job, chunk, attempt and try, so a restart can
 // find a batch that was already created; the user's own keys come first
@@ -57,6 +57,10 @@ void check_unchanged(const store::chunk_row& c) {
                          "Drop the file again as a new job");
 }
 
+double unsure_since(const store::chunk_row& c) { return std::max(c.updated_at, c.unsure_at.value_or(0)); }
+
+bool may_send_again(const store::chunk_row& c, double now, double grace_s) { return now - unsure_since(c) >= grace_s; }
+
 double jitter_draw() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0, 1)(rng);
@@ -64,6 +68,12 @@ double jitter_draw() {
 
 awaitable<void> chunk_steps::sleep(const running_job& job, double seconds) {
   co_await job.signal->sleep(ctx_.clk.real(seconds));
+}
+
+void chunk_steps::mark_unsure(const store::chunk_row& c) {
+  store::chunk_update u;
+  u.unsure_at = ctx_.clk.now();
+  ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
 }
 
 bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields) {
@@ -162,7 +172,8 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
   std::optional<std::string> file_id;
   const bool look_first = nothing_sent_.erase(c.id) == 0;
   bool wait_and_look_again = false;
-  bool unsure = false;                      // the upload's answer was lost: it may exist
+  bool sent = false;                        // the upload call was made: from then on it may exist
+  bool unsure = false;                      // … and its answer was lost
   std::optional<std::string> final_error;  // ends the chunk (not awaited inside a catch)
   try {
     // Before a crash or a lost response, this upload may have happened already.
@@ -170,7 +181,7 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
       for (const auto& f : co_await ctx_.api.list_files(std::string("batch")))
         if (f.filename == filename) file_id = f.id;
       // Lists lag behind creates: uploading again now could upload twice.
-      wait_and_look_again = !file_id && ctx_.clk.now() - unsure_since(c) < ctx_.config.api_grace_s;
+      wait_and_look_again = !file_id && !may_send_again(c, ctx_.clk.now(), ctx_.config.api_grace_s);
     }
     if (file_id) {
       spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
@@ -181,6 +192,8 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
       const auto check = [c] { check_unchanged(c); };  // what is sent is what was validated
       co_await ctx_.pool.run(check);
       const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
+      mark_unsure(c);  // durable before the call: a crash during it leaves a time to count the grace from
+      sent = true;
       file_id = (co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
       ctx_.crash_point("after_upload");
       spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.row.name, c.idx, *file_id,
@@ -190,7 +203,7 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
     if (!e.retryable()) {
       final_error = std::string("upload failed: ") + e.what();
     } else {
-      unsure = !wait_and_look_again && !file_id;
+      unsure = sent;  // a failed list or connect sent nothing: no new wait
       spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
     }
   }
@@ -198,11 +211,7 @@ awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_r
     co_await end_chunk(job, c, chunk_stage::failed, *final_error);
     co_return;
   }
-  if (unsure) {  // durably, before anything else: the grace counts from now, across restarts
-    store::chunk_update u;
-    u.unsure_at = ctx_.clk.now();
-    ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
-  }
+  if (unsure) mark_unsure(c);  // the call's end: the grace counts from now, across restarts
   if (!file_id) {
     co_await sleep(job, wait_and_look_again ? ctx_.config.api_grace_s / 8 : backoff_delay({10, 2, 300}, 0, jitter_draw()));
     co_return;
@@ -220,7 +229,8 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
   bool wait_and_look_again = false;
   std::optional<std::string> final_error;   // ends the chunk (not awaited inside a catch)
   bool cancelled = false;
-  bool unsure = false;  // the create's answer was lost: the batch may exist
+  bool sent = false;    // the create call was made: from then on the batch may exist
+  bool unsure = false;  // … and its answer was lost
   try {
     // Before a crash or a lost response, this batch may have been created already.
     if (look_first) {
@@ -230,7 +240,7 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
         if (b.metadata == metadata) batch = b;
       // A batch created a moment ago may not be listed yet: creating another
       // would pay twice, so give the API its grace before concluding it is not there.
-      wait_and_look_again = !batch && ctx_.clk.now() - unsure_since(c) < cfg.api_grace_s;
+      wait_and_look_again = !batch && !may_send_again(c, ctx_.clk.now(), cfg.api_grace_s);
     }
     if (batch) {
       spdlog::info("job {} chunk {}: found earlier batch {}", job.row.name, c.idx, batch->id);
@@ -244,6 +254,8 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
       req.input_file_id = *c.file_id;
       req.endpoint = job.row.endpoint.value_or("");
       req.metadata = metadata;
+      mark_unsure(c);  // durable before the call: a crash during it leaves a time to count the grace from
+      sent = true;
       batch = co_await ctx_.api.create_batch(req);
       ctx_.crash_point("after_create");
       spdlog::info("job {} chunk {}: created batch {}", job.row.name, c.idx, batch->id);
@@ -262,18 +274,14 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
     if (!e.retryable() && !file_not_seen_yet) {
       final_error = std::string("creating the batch failed: ") + e.what();  // a 4xx: nothing was created
     } else {
-      unsure = e.status() == 0 || e.status() >= 500;  // no answer, or the server broke after the body
+      unsure = sent && (e.status() == 0 || e.status() >= 500);  // no answer, or the server broke after the body
       spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
     }
   }
-  if (unsure) {  // durably, before anything else: the grace counts from now, across restarts
-    store::chunk_update u;
-    u.unsure_at = ctx_.clk.now();
-    ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
-  }
+  if (unsure) mark_unsure(c);  // the call's end: the grace counts from now, across restarts
   if (final_error || cancelled) {
-    co_await end_chunk(job, c, cancelled ? chunk_stage::cancelled : chunk_stage::failed,
-                       cancelled ? "cancelled by the user" : *final_error);
+    const std::string reason = cancelled ? "cancelled by the user" : *final_error;  // named: see worker_pool.hpp
+    co_await end_chunk(job, c, cancelled ? chunk_stage::cancelled : chunk_stage::failed, reason);
     co_return;
   }
   if (!batch) {

@@ -69,6 +69,8 @@ class chunk_steps {
   // The one way a chunk moves: checked against the stage table, then a
   // guarded write (false if the row was not in its stage any more).
   bool move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields = {});
+  // Records, durably, that an upload or create of this chunk may have happened by now.
+  void mark_unsure(const store::chunk_row& c);
   // Ends a chunk that can go no further (failed, or cancelled before its
   // batch existed); its requests become error lines.
   boost::asio::awaitable<void> end_chunk(const running_job& job, store::chunk_row c, chunk_stage to,
@@ -90,6 +92,16 @@ struct source_changed : std::runtime_error {
 
 // Throws source_changed unless the chunk's bytes still hash as validated.
 void check_unchanged(const store::chunk_row& c);
+
+// Since when the API may hold an object this chunk's stage made without our
+// knowing: the end of its last unsure call (unsure_at, durable), else its
+// entering the stage (a crash may have come right after the call).
+double unsure_since(const store::chunk_row& c);
+// Whether, with no sign of it in the lists, what an upload or create may
+// have made can be taken for never made: only once `grace_s` has passed
+// since unsure_since(c). Pure, and the same after a restart: both times are
+// in the row.
+bool may_send_again(const store::chunk_row& c, double now, double grace_s);
 
 // Uniform in [0, 1), for jitter.
 double jitter_draw();

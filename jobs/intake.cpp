@@ -108,9 +108,11 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
       return std::nullopt;  // not ready: tried again at its writer's close or the next rescan
   }
   const auto source = dir / name;
-  if (!take_private(file, source, st)) {  // changed while copied: again later
+  if (!take_private(file, source, st)) {  // changed while copied: all of it again later
+    for (const auto& companion : companions ? *companions : kind.companions(file))
+      if (fs::exists(dir / companion.filename())) move_file(dir / companion.filename(), companion);
     std::error_code ignored;
-    fs::remove(dir, ignored);
+    fs::remove_all(dir, ignored);
     return std::nullopt;
   }
   // A crash before the insert is healed by adopt_orphans().

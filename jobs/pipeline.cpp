@@ -88,11 +88,11 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
                                           bool settled) {
   taken t;
   // A rescan may offer a file again while it is on its way in: once is enough.
-  if (!arriving_.insert(file).second) co_return t;
+  if (!arriving_->insert(file).second) co_return t;
   struct arrived {
-    std::set<std::filesystem::path>& s;
+    std::shared_ptr<std::set<std::filesystem::path>> s;
     std::filesystem::path file;
-    ~arrived() { s.erase(file); }
+    ~arrived() { s->erase(file); }
   } done_arriving{arriving_, file};
   nlohmann::json refused;
   const auto find_companions = [file] { return companions_of(file); };  // reads the file: not on the loop
@@ -105,11 +105,11 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
   const auto job = *db_.job(*t.job_id);
   spdlog::info("received {} as job {}; validating", file.filename().string(), job.name);
   // Taken here: the rescuer must not start the same job while this assembles it.
-  taking_.insert(job.id);
+  taking_->insert(job.id);
   struct untake {
-    std::set<std::int64_t>& s;
+    std::shared_ptr<std::set<std::int64_t>> s;
     std::int64_t id;
-    ~untake() { s.erase(id); }
+    ~untake() { s->erase(id); }
   } done_taking{taking_, job.id};
   try {
     const auto assemble = [dirs = dirs_, job, opt = config_.intake()] { return assemble_files(dirs, job, opt); };
@@ -125,7 +125,7 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
     co_return t;
   }
   if (max_cost) db_.set_job_max_cost(*t.job_id, max_cost);  // the submitter's limit wins over the manifest's
-  taking_.erase(job.id);
+  taking_->erase(job.id);
   start(*t.job_id);
   co_return t;
 }
@@ -139,10 +139,13 @@ void pipeline::resume_all() {
 awaitable<void> pipeline::rescue_loop() {
   rescuing_ = true;
   asio::steady_timer t(ex_);
-  co_await housekeeping();
+  bool first = true;
   for (;;) {
-    t.expires_after(clock_.real(std::max(1.0, config_.step_retry_initial_s / 4)));
-    co_await t.async_wait(asio::as_tuple(use_awaitable));
+    if (!first) {
+      t.expires_after(clock_.real(std::max(1.0, config_.step_retry_initial_s / 4)));
+      co_await t.async_wait(asio::as_tuple(use_awaitable));
+    }
+    first = false;
     try {
       for (auto id : rescuer_.run_once(clock_.now(), [this](std::int64_t id) { return busy(id); }))
         start(id);

@@ -80,7 +80,7 @@ class pipeline {
  private:
   void start(std::int64_t job_id);
   // Running, or being taken in by take().
-  bool busy(std::int64_t job_id) const { return signals_.count(job_id) > 0 || taking_.count(job_id) > 0; }
+  bool busy(std::int64_t job_id) const { return signals_.count(job_id) > 0 || taking_->count(job_id) > 0; }
   void on_job_end(std::int64_t job_id, std::exception_ptr e);
   boost::asio::awaitable<void> run_job(std::int64_t job_id, std::shared_ptr<job_signal> signal);
   // assembled → running, or → held while over a cost limit; held → running
@@ -112,8 +112,10 @@ class pipeline {
   token_gate gate_;
   chunk_steps steps_;
   std::map<std::int64_t, std::shared_ptr<job_signal>> signals_;  // the jobs running now
-  std::set<std::int64_t> taking_;                                // jobs take() is assembling
-  std::set<std::filesystem::path> arriving_;                     // files take() is taking in
+  // Jobs take() is assembling, and files it is taking in. Shared: a take()
+  // frame destroyed at shutdown, after the pipeline, still erases from them.
+  std::shared_ptr<std::set<std::int64_t>> taking_ = std::make_shared<std::set<std::int64_t>>();
+  std::shared_ptr<std::set<std::filesystem::path>> arriving_ = std::make_shared<std::set<std::filesystem::path>>();
   bool rescuing_ = false;
   std::uintmax_t state_bytes_ = 0;
   double housekept_at_ = 0;  // clock time of the last housekeeping pass

@@ -15,6 +15,7 @@ std::vector<fs::path> expired_work(store::database& db, const spool& dirs, doubl
     if (!entry.is_directory()) continue;
     const auto job = db.job_by_name(entry.path().filename().string());
     if (!job || !job->finished_at || !is_terminal(*parse_job_stage(job->stage))) continue;  // orphans are adopted
+    if (job->retry_at) continue;  // its result files are still to be written from these
     if (*job->finished_at < now - days * 86400) out.push_back(entry.path());
   }
   return out;

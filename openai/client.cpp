@@ -228,7 +228,7 @@ awaitable<std::uint64_t> client::download_file(std::string id, std::filesystem::
   // The new name survives a power loss only once its directory is on disk.
   const auto dir = dest.parent_path().empty() ? std::filesystem::path(".") : dest.parent_path();
   int rc = 0, err = 0;
-  const auto sync_dir = [&dir, &rc, &err] {
+  const std::function<void()> sync_dir = [&dir, &rc, &err] {  // named: no temporary inside co_await (GCC 12)
     if (const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
       rc = ::fsync(fd);
       err = errno;

@@ -1,6 +1,7 @@
 #include "transport.hpp"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -37,8 +38,13 @@ api_error transport_error(const boost::system::error_code& ec, const std::string
   if (ec == beast::error::timeout) return api_error::failure(k::timeout, step + ": timed out");
   if (ec == ssl::error::stream_truncated)
     return api_error::failure(k::truncated, step + ": the TLS stream was cut without close_notify");
-  if (ec.category() == asio::error::get_ssl_category())
-    return api_error::failure(step == "TLS handshake" ? k::tls : k::transport, step + ": TLS: " + ec.message());
+  if (ec.category() == asio::error::get_ssl_category()) {
+    // Final only when the peer's certificate does not verify (not who it should be);
+    // any other TLS failure, a middlebox's alert say, may pass.
+    const bool not_trusted = step == "TLS handshake" && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+                                                            SSL_R_CERTIFICATE_VERIFY_FAILED;
+    return api_error::failure(not_trusted ? k::tls : k::transport, step + ": TLS: " + ec.message());
+  }
   if (ec == http::error::partial_message) return api_error::failure(k::truncated, step + ": the response was cut short");
   if (ec == http::error::end_of_stream || ec == asio::error::eof)
     return api_error::failure(k::transport, step + ": the connection closed before a response");
@@ -198,7 +204,7 @@ struct transport::impl {
         auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), asio::as_tuple(use_awaitable));
         if (wec) fail(wec, "send");
       }
-      arm(c, deadline, idle_step);
+      c.lowest().expires_after(idle_step);  // the body may have taken long: it moved
       auto [sec, sn] = co_await asio::async_write(stream, asio::buffer(call.body_suffix), asio::as_tuple(use_awaitable));
       if (sec) fail(sec, "send");
     } else {
@@ -264,8 +270,8 @@ struct transport::impl {
       bool synced_ok = std::fflush(out) == 0;
       // The fsync waits for the disk: off the loop when the owner gave a way.
       const int fd = fileno(out);
-      const auto sync = [fd, &synced_ok] { synced_ok = synced_ok && ::fsync(fd) == 0; };
-      if (config.offload) co_await config.offload(sync);
+      const std::function<void()> sync = [fd, &synced_ok] { synced_ok = synced_ok && ::fsync(fd) == 0; };
+      if (config.offload) co_await config.offload(sync);  // named: no temporary inside co_await (GCC 12)
       else sync();
       if (!synced_ok) throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
     }
@@ -309,7 +315,7 @@ awaitable<http_reply> transport::send(http_call call) {
     }
     if (!stale) break;
     reused = false;
-    c = co_await s.connect(deadline);
+    c = co_await s.connect(steady::now() + s.config.request_timeout);  // a fresh start on a fresh connection
   }
   if (keep_alive && s.idle.size() < s.config.pool_size) {
     c->lowest().expires_never();

@@ -94,6 +94,7 @@ awaitable<void> write_throttled(Stream& stream, http::response<http::file_body>&
   for (std::uint64_t sent = 0; sent < size;) {
     const auto n = res.body().file().read(buf.data(), std::min<std::uint64_t>(buf.size(), size - sent), ec);
     if (ec || n == 0) co_return;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));  // a slow link, not a dead one
     co_await asio::async_write(stream, asio::buffer(buf.data(), n), use_awaitable);
     sent += n;
     pace.expires_at(start + std::chrono::microseconds(static_cast<std::int64_t>(sent * 1'000'000 / rate)));
