@@ -24,7 +24,7 @@ class LoopTest(unittest.TestCase):
         self.root = tempfile.mkdtemp(prefix="batchd-loop-")
 
     def tearDown(self):
-        shutil.rmtree(self.root, ignore_errors=True) if not os.environ.get("KEEP") else print(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def test_health_and_the_watchdog_go_on_through_a_large_intake(self):
         notify = os.path.join(self.root, "notify.sock")

@@ -15,16 +15,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import BATCHD, Daemon, Sim, chat, request  # noqa: E402
+from harness import BATCHD, Daemon, Sim, chat, get, post, wait_until  # noqa: E402
 
-
-def get(sock, target):
-    return json.loads(request(sock, "GET", target)[2])
-
-
-def post(sock, target, body=b""):
-    status, _, text = request(sock, "POST", target, body)
-    return status, json.loads(text)
 
 
 def outbox_lines(d, job):
@@ -34,15 +26,6 @@ def outbox_lines(d, job):
             out[part] = [json.loads(l) for l in f if l.strip()]
     return out
 
-
-def wait_until(what, fn, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def block_results(d, job):

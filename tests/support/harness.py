@@ -184,6 +184,28 @@ def exchange(path, raw, timeout=10):
     return int(lines[0].split()[1]), headers, body.decode()
 
 
+def get(path, target):
+    """GET a route over the control socket; its JSON body."""
+    return json.loads(request(path, "GET", target)[2])
+
+
+def post(path, target, body=b""):
+    """POST to a route over the control socket: (status, JSON body)."""
+    status, _, text = request(path, "POST", target, body)
+    return status, json.loads(text)
+
+
+def wait_until(what, fn, timeout=30):
+    """fn()'s first truthy value, polled; fails after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def request(path, method, target, body=b"", headers=None):
     h = {"Host": "localhost", "Connection": "close", "Content-Length": str(len(body)), **(headers or {})}
     raw = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
