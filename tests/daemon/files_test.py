@@ -90,6 +90,26 @@ class FilesTest(unittest.TestCase):
         finally:
             sim.close()
 
+    def test_an_embeddings_request_over_2048_inputs_is_rejected_at_drop_time_with_its_line(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            d.wait_ready()
+            def embed(i, n):
+                return {"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings",
+                        "body": {"model": "text-embedding-3-small", "input": [f"t{k}" for k in range(n)]}}
+            d.drop("wide.jsonl", [embed(0, 10), embed(1, 2049), embed(2, 5)])
+            report_path = os.path.join(d.spool, "rejected", "wide.jsonl.error.json")
+            wait_until("the refusal", lambda: os.path.exists(report_path))
+            with open(report_path) as f:
+                report = json.load(f)
+            self.assertEqual(report["errors"][0]["line"], 2, report)
+            self.assertIn("2049 inputs", report["errors"][0]["message"])
+            self.assertEqual(sim.stats()["uploads_by_filename"], {}, "nothing was sent")
+            d.stop()
+        finally:
+            sim.close()
+
     def test_a_file_still_being_written_is_not_cut(self):
         sim = Sim()
         try:
