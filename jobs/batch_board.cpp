@@ -17,6 +17,7 @@ namespace batchd::jobs {
 namespace asio = boost::asio;
 
 struct board_state {
+  board_state(asio::any_io_executor e, openai::client& a, const clock& c) : ex(std::move(e)), api(a), clk(c) {}
   asio::any_io_executor ex;
   openai::client& api;
   const clock& clk;
@@ -54,7 +55,7 @@ asio::awaitable<void> refresh(std::shared_ptr<board_state> st) {
 }  // namespace
 
 batch_board::batch_board(asio::any_io_executor ex, openai::client& api, const clock& clk)
-    : st_(std::make_shared<board_state>(board_state{std::move(ex), api, clk})) {}
+    : st_(std::make_shared<board_state>(std::move(ex), api, clk)) {}
 
 void batch_board::set_policy(std::size_t refresh_from, double fresh_s) {
   st_->refresh_from = refresh_from;

@@ -158,7 +158,8 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
   };
   const auto sort = [c, in, prefix] {
     check_unchanged(c);  // the lines to send again come from it
-    sorted r{sort_chunk_results(in, prefix)};
+    sorted r;
+    r.out = sort_chunk_results(in, prefix);
     if (!r.out.retry_input.empty()) {
       r.retry_sha256 = file_sha256(r.out.retry_input);
       r.retry_bytes = static_cast<std::int64_t>(fs::file_size(r.out.retry_input));
