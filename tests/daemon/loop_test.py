@@ -2,10 +2,13 @@
 """The event loop never waits on heavy work: while a large manifest (300,000
 inline inputs, about 80 MB) is parsed, assembled, cut and hashed, /v1/health
 answers within 1 s every time and the watchdog keeps coming at its cadence.
-Before the worker pool, this intake held the loop for seconds."""
+Before the worker pool, this intake held the loop for seconds. And a SIGTERM
+while a worker assembles a manifest stops the daemon cleanly (exit 0); the
+next start takes the job up and completes it."""
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -92,6 +95,31 @@ class LoopTest(unittest.TestCase):
         finally:
             sim.close()
             sock.close()
+
+    def test_sigterm_while_a_worker_assembles_stops_cleanly_and_the_job_resumes(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            d.wait_ready()
+            manifest = {"endpoint": "/v1/embeddings", "model": "text-embedding-3-small", "body": {"dimensions": 8},
+                        "inputs": [f"text {i} " * 8 for i in range(150_000)]}
+            ready = os.path.join(self.root, "mid.job.json")
+            with open(ready, "w") as f:
+                json.dump(manifest, f)
+            os.rename(ready, os.path.join(d.spool, "inbox", "mid.job.json"))
+            deadline = time.time() + 30
+            while "validating" not in open(d.log.name).read() and time.time() < deadline:
+                time.sleep(0.01)
+            d.proc.send_signal(signal.SIGTERM)  # the assembly is on a worker now
+            self.assertEqual(d.proc.wait(30), 0, "a clean stop, whatever the workers were doing")
+            d.log.close()
+            d = Daemon(d.root, sim)
+            job = d.wait_for("mid", timeout=240)
+            self.assertEqual(job["status"], "completed", job)
+            self.assertEqual(job["counts"]["succeeded"], 150_000)
+            d.stop()
+        finally:
+            sim.close()
 
 
 if __name__ == "__main__":
