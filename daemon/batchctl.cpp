@@ -269,7 +269,9 @@ int cmd_health(const options& o) {
                {"version", str(j, "version")},
                {"uptime", str(j, "uptime_s") + " s"},
                {"jobs", jobs},
-               {"api", str(api, "base_url") + " (" + reach + ")"}});
+               {"api", str(api, "base_url") + " (" + reach + ")"},
+               {"pricing", j.contains("pricing") ? str(j["pricing"], "table") + " (as of " + str(j["pricing"], "as_of") + ")"
+                                                 : std::string("?")}});
   return 0;
 }
 

@@ -193,6 +193,9 @@ class api {
                           {"jobs", by_status},
                           {"running", ctx_.runner.running()},
                           {"state", {{"path", ctx_.dirs.state.string()}, {"bytes", ctx_.runner.state_bytes()}}},
+                          {"pricing", {{"table", ctx_.runner.prices().origin},
+                                       {"as_of", ctx_.runner.prices().as_of},
+                                       {"models", ctx_.runner.prices().models.size()}}},
                           {"api", api}});
   }
 

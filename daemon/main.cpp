@@ -37,16 +37,14 @@ batchd::jobs::pipeline_inputs pipeline_inputs_from(const batchd::daemon::config&
   return in;
 }
 
-// The pricing table; a missing file means every cost is unknown (said loudly),
-// a broken one is an error.
+// The pricing table: the file when there is one (a broken one is an error),
+// else the table built in from etc/pricing.json.
 std::shared_ptr<const batchd::jobs::pricing_table> load_prices(const std::filesystem::path& file) {
-  if (!std::filesystem::exists(file)) {
-    spdlog::warn("no pricing table at {}: costs are booked as unknown until one is there (then SIGHUP)",
-                 file.string());
-    return std::make_shared<batchd::jobs::pricing_table>();
-  }
-  auto table = std::make_shared<batchd::jobs::pricing_table>(batchd::jobs::pricing_table::load(file));
-  spdlog::info("pricing: {} model(s) from {}, batch discount {}%", table->models.size(), file.string(),
+  const bool have_file = std::filesystem::exists(file);
+  auto table = std::make_shared<batchd::jobs::pricing_table>(have_file ? batchd::jobs::pricing_table::load(file)
+                                                                      : batchd::jobs::pricing_table::builtin());
+  spdlog::info("pricing: {} model(s) from {} (as of {}){}, batch discount {}%", table->models.size(),
+               table->origin, table->as_of, have_file ? "" : ", no file at " + file.string(),
                table->batch_discount_percent);
   return table;
 }

@@ -76,6 +76,7 @@ class pipeline {
   // New settings (SIGHUP): steps from now on use them.
   void set_config(pipeline_config config, pipeline_inputs inputs);
   const pipeline_config& config() const { return config_; }
+  const pricing_table& prices() const { return *inputs_.prices; }
 
  private:
   void start(std::int64_t job_id);

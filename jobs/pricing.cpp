@@ -1,5 +1,6 @@
 #include "pricing.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -99,6 +100,7 @@ pricing_table pricing_table::from_json(const nlohmann::json& j, std::vector<std:
     if (field("training", training, false)) p.training = training;
     p.as_of = row.value("as_of", "");
     p.source = row.value("source", "");
+    t.as_of = std::max(t.as_of, p.as_of);
     for (const auto& [k, _] : row.items())
       if (k != "input" && k != "cached_input" && k != "output" && k != "training" && k != "as_of" && k != "source")
         problems.push_back("model " + name + ": unknown field \"" + k + "\"");
@@ -114,11 +116,22 @@ pricing_table pricing_table::load(const std::filesystem::path& file) {
   if (j.is_discarded()) throw std::runtime_error("the pricing table " + file.string() + " is not valid JSON");
   std::vector<std::string> problems;
   auto t = from_json(j, problems);
+  t.origin = file.string();
   if (!problems.empty()) {
     std::string all;
     for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
     throw std::runtime_error("the pricing table " + file.string() + ": " + all);
   }
+  return t;
+}
+
+const char* builtin_pricing_json();  // builtin_pricing.cpp, made from etc/pricing.json
+
+pricing_table pricing_table::builtin() {
+  std::vector<std::string> problems;
+  auto t = from_json(nlohmann::json::parse(builtin_pricing_json(), nullptr, true, true), problems);
+  if (!problems.empty()) throw std::logic_error("the built-in pricing table: " + problems.front());
+  t.origin = "built-in";
   return t;
 }
 

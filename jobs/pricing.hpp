@@ -44,6 +44,11 @@ class pricing_table {
   static pricing_table from_json(const nlohmann::json& j, std::vector<std::string>& problems);
   // Throws std::runtime_error listing every problem.
   static pricing_table load(const std::filesystem::path& file);
+  // The table shipped in etc/pricing.json, built into the binary.
+  static pricing_table builtin();
+
+  std::string origin;  // the file it came from, or "built-in"
+  std::string as_of;   // the newest of its rows' as_of
 };
 
 // "gpt-4o-mini-2024-07-18" → "gpt-4o-mini"; "gpt-4-0613" → "gpt-4"; else unchanged.

@@ -190,6 +190,25 @@ class LedgerTest(unittest.TestCase):
         finally:
             sim.close()
 
+    def test_without_any_pricing_file_costs_come_from_the_built_in_table(self):
+        sim = Sim()
+        try:
+            # No --pricing, and no /etc/batchd/pricing.json on a test machine: the built-in table.
+            d = Daemon(os.path.join(self.root, "d"), sim, pricing=None,
+                       config={"pricing": os.path.join(self.root, "nowhere.json")})
+            d.wait_ready()
+            d.drop("priced.jsonl", [chat(i) for i in range(20)])
+            job = d.wait_for("priced")
+            self.assertEqual(job["status"], "completed")
+            expected = expected_pusd(sim.stats()["usage"]["batch"])
+            self.assertEqual(job["cost"]["batch_pusd"], expected, "exact, from the built-in table")
+            health = get(d.socket, "/v1/health")
+            self.assertEqual(health["pricing"]["table"], "built-in")
+            self.assertEqual(health["pricing"]["as_of"], max(r["as_of"] for r in PRICES["models"].values()))
+            d.stop()
+        finally:
+            sim.close()
+
     def test_an_unknown_model_costs_unknown_not_zero(self):
         sim = Sim()
         try:

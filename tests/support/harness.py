@@ -85,7 +85,7 @@ class Daemon:
             [*wrap, BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
              self.state, "--api-base", sim.base + "/v1", "--api-key-file",
              os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
-             "--pricing", pricing],
+             *(["--pricing", pricing] if pricing else [])],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         _processes.append(self.proc)
 
