@@ -121,15 +121,10 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
   const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
   const auto make_folder = [prefix] { create_directories_durably(prefix.parent_path()); };
   co_await ctx_.pool.run(make_folder);
-  chunk_outcome_input in;
-  in.chunk = c.path;
-  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
-  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
-  in.ids_file = c.ids_path;
+  auto in = sort_input(job, c);
   in.batch_status = c.batch_status.value_or("failed");
   in.batch_error = c.error.value_or("");
   in.cancelled_by_user = job.signal->cancelled();
-  in.packed_ids = job.spec.packs;
   in.may_retry = c.attempt < ctx_.config.max_attempts;
   bool download_failed = false;
   try {

@@ -61,6 +61,16 @@ double unsure_since(const store::chunk_row& c) { return std::max(c.updated_at, c
 
 bool may_send_again(const store::chunk_row& c, double now, double grace_s) { return now - unsure_since(c) >= grace_s; }
 
+chunk_outcome_input sort_input(const running_job& job, const store::chunk_row& c) {
+  chunk_outcome_input in;
+  in.chunk = c.path;
+  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
+  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
+  in.ids_file = c.ids_path;
+  in.packed_ids = job.spec.packs;
+  return in;
+}
+
 double jitter_draw() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0, 1)(rng);
@@ -88,16 +98,11 @@ bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::c
 awaitable<void> chunk_steps::end_chunk(const running_job& job, store::chunk_row c, chunk_stage to,
                                        std::string reason) {
   // Its requests still end somewhere: each becomes an error line with the reason.
-  chunk_outcome_input in;
-  in.chunk = c.path;
-  in.chunk_offset = static_cast<std::uint64_t>(c.offset);
-  in.chunk_length = static_cast<std::uint64_t>(c.bytes);
-  in.ids_file = c.ids_path;
+  auto in = sort_input(job, c);
   in.batch_status = to == chunk_stage::cancelled ? "cancelled" : "failed";
   in.batch_error = reason;
   in.cancelled_by_user = to == chunk_stage::cancelled;
   in.may_retry = false;
-  in.packed_ids = job.spec.packs;
   const auto prefix = attempt_prefix(ctx_.dirs, job.row, c);
   const auto sort = [in, prefix] {
     create_directories_durably(prefix.parent_path());

@@ -103,6 +103,11 @@ double unsure_since(const store::chunk_row& c);
 // in the row.
 bool may_send_again(const store::chunk_row& c, double now, double grace_s);
 
+// What sorting a chunk attempt's results starts from: the chunk's bytes and
+// asked ids, and the job's packing; the caller fills in the batch's outcome.
+struct chunk_outcome_input;
+chunk_outcome_input sort_input(const running_job& job, const store::chunk_row& c);
+
 // Uniform in [0, 1), for jitter.
 double jitter_draw();
 

@@ -142,7 +142,9 @@ awaitable<void> pipeline::rescue_loop() {
   bool first = true;
   for (;;) {
     if (!first) {
-      t.expires_after(clock_.real(std::max(1.0, config_.step_retry_initial_s / 4)));
+      // A scaled clock would make this a busy loop of queries: never more than ten passes a real second.
+      t.expires_after(std::max<std::chrono::steady_clock::duration>(clock_.real(config_.step_retry_initial_s / 4),
+                                                                     std::chrono::milliseconds(100)));
       co_await t.async_wait(asio::as_tuple(use_awaitable));
     }
     first = false;
@@ -157,9 +159,11 @@ awaitable<void> pipeline::rescue_loop() {
 }
 
 awaitable<void> pipeline::housekeeping() {
+  // Every real minute, whatever the clock's scale: walking the state directory is not free.
+  const auto real_now = std::chrono::steady_clock::now();
+  if (housekept_at_ && real_now - *housekept_at_ < std::chrono::minutes(1)) co_return;
+  housekept_at_ = real_now;
   const double now = clock_.now();
-  if (housekept_at_ != 0 && now - housekept_at_ < 600) co_return;
-  housekept_at_ = now;
   const auto tidy = [expired = expired_work(db_, dirs_, now, config_.retention_days), dirs = dirs_] {
     remove_work(expired);
     return directory_bytes(dirs.state);

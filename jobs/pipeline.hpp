@@ -119,7 +119,7 @@ class pipeline {
   std::shared_ptr<std::set<std::filesystem::path>> arriving_ = std::make_shared<std::set<std::filesystem::path>>();
   bool rescuing_ = false;
   std::uintmax_t state_bytes_ = 0;
-  double housekept_at_ = 0;  // clock time of the last housekeeping pass
+  std::optional<std::chrono::steady_clock::time_point> housekept_at_;  // the last housekeeping pass
 };
 
 }  // namespace batchd::jobs
