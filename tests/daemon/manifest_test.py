@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import Daemon, Sim  # noqa: E402
+from harness import Daemon, Sim, wait_until  # noqa: E402
 
 
 class ManifestTest(unittest.TestCase):
@@ -129,8 +129,9 @@ class ManifestTest(unittest.TestCase):
         e = self.rejection("long.job.json")
         self.assertEqual(e["errors"][0]["line"], 2)
         self.assertIn("over the limit of 8192", e["errors"][0]["message"])
-        rejected = os.listdir(os.path.join(self.d.spool, "rejected"))
-        self.assertIn("long.txt", rejected, "the inputs file is kept beside its manifest")
+        # The reason is written first, then the files move: wait for the inputs file.
+        rejected = os.path.join(self.d.spool, "rejected")
+        wait_until("the inputs file kept beside its manifest", lambda: "long.txt" in os.listdir(rejected), 10)
 
         secret = os.path.join(self.d.root, "key")
         os.symlink(secret, os.path.join(self.d.spool, "inbox", "linked.txt"))
