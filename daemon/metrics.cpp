@@ -76,7 +76,7 @@ std::string render_metrics(const control_context& ctx) {
   all.by = "all";
   const auto booked = ctx.db.ledger(all);
   const store::ledger_sum total = booked.empty() ? store::ledger_sum{} : booked.front();
-  m.family("batchd_cost_usd_total", "counter", "Cost booked in the ledger (USD, 6 decimals), at the batch price and at the regular price it saved against.");
+  m.family("batchd_cost_usd_total", "counter", "Cost booked in the ledger (USD, exact), at the batch price and at the regular price it saved against.");
   m.sample("batchd_cost_usd_total", "price=\"batch\"", jobs::format_usd(total.batch_cost));
   m.sample("batchd_cost_usd_total", "price=\"regular\"", jobs::format_usd(total.regular_cost));
   m.family("batchd_tokens_total", "counter", "Tokens booked, by kind (prompt includes cached).");

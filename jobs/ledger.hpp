@@ -24,8 +24,8 @@ std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const s
 
 // {requests, prompt_tokens, cached_tokens, completion_tokens, batch_usd,
 //  regular_usd, saved_usd, batch_pusd, regular_pusd, unpriced_requests}; the
-// USD figures are decimal strings rounded to 6 places, the pusd ones exact
-// integer pico-dollars; null when nothing in the sum has a known price.
+// USD figures are exact decimal strings (format_usd), the pusd ones the same
+// as integer pico-dollars; null when nothing in the sum has a known price.
 nlohmann::json money_json(const store::ledger_sum& s);
 
 // Before submission. Input tokens: request bytes / 4 (JSON is at least as

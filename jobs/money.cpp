@@ -1,5 +1,6 @@
 #include "money.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace batchd::jobs {
@@ -36,13 +37,18 @@ std::optional<std::int64_t> parse_decimal(std::string_view text, int scale) {
 }
 
 std::string format_usd(picousd amount) {
+  constexpr std::uint64_t per_usd = 1'000'000'000'000;
   const bool negative = amount < 0;
-  // Magnitude in micro-USD, rounded half away from zero.
   const std::uint64_t magnitude = negative ? 0 - static_cast<std::uint64_t>(amount) : static_cast<std::uint64_t>(amount);
-  const std::uint64_t micro = (magnitude + 500'000) / 1'000'000;
-  std::string frac = std::to_string(micro % 1'000'000);
-  frac.insert(0, 6 - frac.size(), '0');
-  return (negative && micro > 0 ? "-" : "") + std::to_string(micro / 1'000'000) + "." + frac;
+  std::string frac = std::to_string(magnitude % per_usd);
+  frac.insert(0, 12 - frac.size(), '0');
+  const auto last = frac.find_last_not_of('0');
+  frac.resize(std::max<std::size_t>(2, last == std::string::npos ? 0 : last + 1));
+  std::string out = negative ? "-" : "";
+  out += std::to_string(magnitude / per_usd);
+  out += '.';
+  out += frac;
+  return out;
 }
 
 std::int64_t saturating_add(std::int64_t a, std::int64_t b) {

@@ -2,8 +2,9 @@
 // Money, exactly: integer pico-dollars (1e-12 USD) end to end, never floating
 // point. A price in USD per 1M tokens with up to 6 decimals ($0.075/1M) is a
 // whole number of pico-dollars per token (75,000), so cost = tokens × price
-// is exact. int64 holds up to about $9.2 million. Rounding happens only for
-// display: USD strings with 6 decimals.
+// is exact. int64 holds up to about $9.2 million. Nothing is rounded, not
+// even for display: a USD string is the exact amount, so the strings of a
+// booking add up (saved = regular - batch) as the integers do.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,7 +23,8 @@ inline std::optional<picousd> parse_price_per_million(std::string_view usd) { re
 // An amount ("12.50") → pico-USD.
 inline std::optional<picousd> parse_usd(std::string_view usd) { return parse_decimal(usd, 12); }
 
-// pico-USD → "0.000038" (6 decimals, half away from zero).
+// pico-USD → USD exactly, trailing zeros trimmed but at least cents:
+// 57,075,000 → "0.000057075", 12,500,000,000,000 → "12.50", 0 → "0.00".
 std::string format_usd(picousd amount);
 
 // For estimates built from what users write (max_tokens): past int64 they

@@ -87,9 +87,12 @@ class LedgerTest(unittest.TestCase):
             # job.json carries the same figures, per job.
             jobs_total = chat_job["cost"]["batch_pusd"] + emb_job["cost"]["batch_pusd"]
             self.assertEqual(jobs_total, expected_pusd(usage))
-            self.assertEqual(Fraction(chat_job["cost"]["saved_usd"]),
-                             round(Fraction(chat_job["cost"]["regular_pusd"] - chat_job["cost"]["batch_pusd"],
-                                            10**12), 6))
+            # The strings are the exact amounts, so they add up as the integers do.
+            for cost in (chat_job["cost"], emb_job["cost"], *chat_job["cost"]["by_model"], ledger["total"]):
+                self.assertEqual(Fraction(cost["batch_usd"]), Fraction(cost["batch_pusd"], 10**12))
+                self.assertEqual(Fraction(cost["regular_usd"]), Fraction(cost["regular_pusd"], 10**12))
+                self.assertEqual(Fraction(cost["saved_usd"]),
+                                 Fraction(cost["regular_usd"]) - Fraction(cost["batch_usd"]), cost)
             d.stop()
         finally:
             sim.close()
@@ -126,7 +129,7 @@ class LedgerTest(unittest.TestCase):
                 time.sleep(0.02)
                 job = get(d.socket, "/v1/jobs/capped")
             self.assertEqual(job["status"], "held")
-            self.assertIn("max_cost_usd $0.000001", job["held_reason"])
+            self.assertIn("max_cost_usd $0.000001;", job["held_reason"])
             self.assertEqual(d.job("capped")["held_reason"], job["held_reason"], "job.json shows it too")
             time.sleep(0.5)  # ~3 simulated hours: still nothing sent
             stats = sim.stats()
@@ -149,7 +152,7 @@ class LedgerTest(unittest.TestCase):
                 time.sleep(0.02)
             job = d.job("big")
             self.assertEqual(job["status"], "held")
-            self.assertIn("daily budget $0.000010", job["held_reason"])
+            self.assertIn("daily budget $0.00001;", job["held_reason"])
             status, _ = post(d.socket, "/v1/jobs/big/cancel")
             self.assertEqual(status, 202)
             job = d.wait_for("big")

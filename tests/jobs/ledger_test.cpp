@@ -33,12 +33,18 @@ TEST(money, parses_decimals_exactly) {
   EXPECT_FALSE(parse_usd("10000000")) << "past int64 pico-dollars";
 }
 
-TEST(money, formats_with_six_decimals_rounding_half_away_from_zero) {
-  EXPECT_EQ(format_usd(0), "0.000000");
-  EXPECT_EQ(format_usd(1'500'000), "0.000002");
-  EXPECT_EQ(format_usd(1'499'999), "0.000001");
-  EXPECT_EQ(format_usd(12'345'678'900'000), "12.345679");
-  EXPECT_EQ(format_usd(-2'500'000), "-0.000003");
+TEST(money, formats_exactly_with_trailing_zeros_trimmed_to_cents) {
+  EXPECT_EQ(format_usd(0), "0.00");
+  EXPECT_EQ(format_usd(1), "0.000000000001");
+  EXPECT_EQ(format_usd(57'075'000), "0.000057075");
+  EXPECT_EQ(format_usd(12'500'000'000'000), "12.50");
+  EXPECT_EQ(format_usd(10'000'000'000'000), "10.00");
+  EXPECT_EQ(format_usd(12'345'678'900'000), "12.3456789");
+  EXPECT_EQ(format_usd(-2'500'000), "-0.0000025");
+  EXPECT_EQ(format_usd(std::numeric_limits<picousd>::max()), "9223372.036854775807");
+  EXPECT_EQ(format_usd(std::numeric_limits<picousd>::min()), "-9223372.036854775808");
+  for (picousd v : {picousd{0}, picousd{1}, picousd{999}, picousd{57'075'000}, std::numeric_limits<picousd>::max()})
+    EXPECT_EQ(parse_usd(format_usd(v)), v) << "exact both ways";
 }
 
 TEST(pricing, the_shipped_table_at_half_price_for_every_seeded_model) {
@@ -64,8 +70,8 @@ TEST(pricing, the_shipped_table_at_half_price_for_every_seeded_model) {
     EXPECT_EQ(c->batch * 2, c->regular) << r.model;
   }
   // $0.15/1M in for gpt-4o-mini: 1M tokens = $0.15 regular, $0.075 batch.
-  EXPECT_EQ(format_usd(t.cost("gpt-4o-mini", {1, 1'000'000, 0, 0, 0})->batch), "0.075000");
-  EXPECT_EQ(format_usd(t.cost("text-embedding-3-large", {1, 1'000'000, 0, 0, 0})->batch), "0.065000");
+  EXPECT_EQ(format_usd(t.cost("gpt-4o-mini", {1, 1'000'000, 0, 0, 0})->batch), "0.075");
+  EXPECT_EQ(format_usd(t.cost("text-embedding-3-large", {1, 1'000'000, 0, 0, 0})->batch), "0.065");
 }
 
 TEST(pricing, snapshots_fall_back_to_their_family_unless_listed) {
@@ -168,13 +174,13 @@ TEST(ledger, holds_over_the_job_limit_or_the_daily_budget) {
   job.max_cost = *parse_usd("1.00");
   auto why = hold_reason(job, e, {}, 0, "2026-11-27");
   ASSERT_TRUE(why);
-  EXPECT_NE(why->find("max_cost_usd $1.000000"), std::string::npos) << *why;
+  EXPECT_NE(why->find("max_cost_usd $1.00;"), std::string::npos) << *why;
   job.max_cost = *parse_usd("2");
   budget b{parse_usd("10")};
   EXPECT_FALSE(hold_reason(job, e, b, *parse_usd("8.75"), "2026-11-27")) << "exactly at the budget is allowed";
   why = hold_reason(job, e, b, *parse_usd("8.750001"), "2026-11-27");
   ASSERT_TRUE(why);
-  EXPECT_NE(why->find("daily budget $10.000000"), std::string::npos) << *why;
+  EXPECT_NE(why->find("daily budget $10.00;"), std::string::npos) << *why;
   job.released = true;
   EXPECT_FALSE(hold_reason(job, e, b, *parse_usd("100"), "2026-11-27")) << "released jobs go";
   job.released = false;
