@@ -13,7 +13,6 @@
 #include "database.hpp"
 #include "atomic_file.hpp"
 #include "intake.hpp"
-#include "job_kind.hpp"
 #include "job_report.hpp"
 #include "ledger.hpp"
 #include "money.hpp"
@@ -156,18 +155,6 @@ class api {
   json job_view(const store::job_row& job) {
     const auto chunks = ctx_.db.chunks_of(job.id);
     auto doc = jobs::job_document(job, chunks, ctx_.runner.money_of(job));
-    // Finished so far: merged counts plus what batches in flight report. The
-    // API counts requests; a packed manifest's request carries several inputs,
-    // so there the in-flight part is scaled by inputs per request (an estimate).
-    std::int64_t in_flight_done = 0, first_attempt_requests = 0;
-    for (const auto& c : chunks) {
-      if (c.stage == "polling" || c.stage == "downloading") in_flight_done += c.req_completed + c.req_failed;
-      if (c.attempt == 1) first_attempt_requests += c.requests;
-    }
-    if (jobs::job_spec::parse(job.spec).packs && first_attempt_requests > 0 && job.total > first_attempt_requests)
-      in_flight_done = in_flight_done * job.total / first_attempt_requests;
-    const auto finished = std::min(job.total, job.succeeded + job.failed + in_flight_done);
-    doc["progress"] = {{"finished", finished}, {"total", job.total}};
     doc["cancel_requested"] = job.cancel_requested;
     return doc;
   }

@@ -1,8 +1,10 @@
 #include "job_report.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include "atomic_file.hpp"
+#include "job_kind.hpp"
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -21,6 +23,19 @@ std::string utc_format(double unix_seconds, const char* format) {
 }
 
 }  // namespace
+
+json job_progress(const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
+  std::int64_t in_flight_done = 0, first_attempt_requests = 0;
+  for (const auto& c : chunks) {
+    if (c.stage == name(chunk_stage::polling) || c.stage == name(chunk_stage::downloading))
+      in_flight_done += c.req_completed + c.req_failed;
+    if (c.attempt == 1) first_attempt_requests += c.requests;
+  }
+  if (job_spec::parse(job.spec).packs && first_attempt_requests > 0 && job.total > first_attempt_requests)
+    in_flight_done = in_flight_done * job.total / first_attempt_requests;
+  const auto finished = std::min(job.total, job.succeeded + job.failed + in_flight_done);
+  return {{"finished", finished}, {"total", job.total}};
+}
 
 std::string rfc3339(double unix_seconds) { return utc_format(unix_seconds, "%Y-%m-%dT%H:%M:%SZ"); }
 std::string utc_day(double unix_seconds) { return utc_format(unix_seconds, "%Y-%m-%d"); }
@@ -47,6 +62,7 @@ json job_document(const store::job_row& job, const std::vector<store::chunk_row>
               {"endpoint", opt(job.endpoint)},
               {"model", opt(job.model)},
               {"counts", {{"total", job.total}, {"succeeded", job.succeeded}, {"failed", job.failed}}},
+              {"progress", job_progress(job, chunks)},
               {"batches", batches},
               {"cost", nullptr}};
   for (const auto& [k, v] : money.items()) doc[k] = v;

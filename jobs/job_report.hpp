@@ -17,6 +17,13 @@ std::string rfc3339(double unix_seconds);
 // "YYYY-MM-DD" (UTC).
 std::string utc_day(double unix_seconds);
 
+// Requests (a manifest: inputs) finished so far, {finished, total}, for
+// both kinds of job alike: what merges counted exactly, plus what batches
+// still in flight report in their request_counts. The API counts requests;
+// a packed manifest's request carries several inputs, so there the
+// in-flight part is scaled by inputs per request (an estimate until merged).
+nlohmann::json job_progress(const store::job_row& job, const std::vector<store::chunk_row>& chunks);
+
 // `money`: the cost, estimate and hold reason (ledger.hpp's job_money).
 nlohmann::json job_document(const store::job_row& job, const std::vector<store::chunk_row>& chunks,
                             const nlohmann::json& money);
