@@ -34,6 +34,23 @@ def write_requests(path, n, first=0):
             f.write(json.dumps(chat(i)) + "\n")
 
 
+def whole_calls(lines):
+    """strace -f prints a call another thread interrupts in two lines, "PID call(args <unfinished ...>"
+    and later "PID <... call resumed>)   = 0" (padded): joined here, where the call began, and unpadded."""
+    out, pending = [], {}
+    for line in lines:
+        pid, _, rest = line.partition(" ")
+        if rest.endswith("<unfinished ...>"):
+            pending[pid] = len(out)
+            out.append(line[:-len("<unfinished ...>")].rstrip())
+        elif rest.startswith("<... ") and pid in pending:
+            i = pending.pop(pid)
+            out[i] = re.sub(r"\)\s+= ", ") = ", out[i] + rest.split(" resumed>", 1)[1])
+        else:
+            out.append(re.sub(r"\)\s+= ", ") = ", line))
+    return out
+
+
 class FilesTest(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp(prefix="batchd-files-")
@@ -174,8 +191,9 @@ class FilesTest(unittest.TestCase):
         try:
             d = Daemon(os.path.join(self.root, "d"), sim)
             d.wait_ready()
-            health = get(d.socket, "/v1/health")
-            self.assertGreater(health["state"]["bytes"], 0, "the state directory's size is shown")
+            # Measured by the first housekeeping pass, on a worker, just after start.
+            wait_until("the state directory's size shown in health",
+                       lambda: get(d.socket, "/v1/health")["state"]["bytes"] > 0, 10)
             self.assertIn("batchd_state_bytes ", request(d.socket, "GET", "/metrics")[2])
             # The first daemon's own SQLite files come and go (WAL checkpoints): leave them out.
             listing = lambda: sorted(n for n in os.listdir(d.state) if not n.startswith("batchd.db"))
@@ -213,7 +231,7 @@ class FilesTest(unittest.TestCase):
             d.proc.wait(30)
             d.log.close()
             with open(trace) as f:
-                calls = f.read().splitlines()
+                calls = whole_calls(f.read().splitlines())
             renamed = re.compile(r'rename\w*\(.*"([^"]+)"(?:, \d+)?\) = 0')
             synced = re.compile(r'f(?:data)?sync\(\d+<([^>]+)>\) = 0')
             checked = []
