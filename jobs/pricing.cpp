@@ -34,9 +34,21 @@ std::string model_family(std::string_view model) {
   return std::string(model);
 }
 
+std::optional<std::string> fine_tuned_row(std::string_view model) {
+  constexpr std::string_view prefix = "ft:";
+  if (!model.starts_with(prefix)) return std::nullopt;
+  const auto base = model.substr(prefix.size(), model.find(':', prefix.size()) - prefix.size());
+  return std::string(prefix) + std::string(base);
+}
+
 const model_price* pricing_table::find(std::string_view model) const {
   if (auto it = models.find(model); it != models.end()) return &it->second;
-  if (auto it = models.find(model_family(model)); it != models.end()) return &it->second;
+  // A fine-tuned model is looked up under its ft: row, so a miss there is
+  // unknown, not the base model's cheaper price.
+  const auto ft = fine_tuned_row(model);
+  const std::string_view row = ft ? std::string_view(*ft) : model;
+  if (auto it = models.find(row); ft && it != models.end()) return &it->second;
+  if (auto it = models.find(model_family(row)); it != models.end()) return &it->second;
   return nullptr;
 }
 

@@ -32,7 +32,10 @@ class pricing_table {
   std::map<std::string, model_price, std::less<>> models;
 
   // The row for `model`: its own, else its family's (a dated snapshot such as
-  // gpt-4o-mini-2024-07-18 falls back to gpt-4o-mini). Null when unknown.
+  // gpt-4o-mini-2024-07-18 falls back to gpt-4o-mini). A fine-tuned model
+  // (ft:<base>:<org>:<suffix>:<id>) has prices of its own: the row
+  // ft:<base>, else ft:<base's family> — never the base model's row, whose
+  // price is lower. Null when unknown.
   const model_price* find(std::string_view model) const;
   // A regular per-token price at the batch discount (exact: checked at load).
   picousd at_batch(picousd regular) const { return regular * (100 - batch_discount_percent) / 100; }
@@ -53,5 +56,8 @@ class pricing_table {
 
 // "gpt-4o-mini-2024-07-18" → "gpt-4o-mini"; "gpt-4-0613" → "gpt-4"; else unchanged.
 std::string model_family(std::string_view model);
+// "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123" → "ft:gpt-4o-mini-2024-07-18":
+// the name of a fine-tuned model's price row; nullopt for a model not fine-tuned.
+std::optional<std::string> fine_tuned_row(std::string_view model);
 
 }  // namespace batchd::jobs

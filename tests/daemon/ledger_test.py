@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The cost ledger end to end: what batchd books equals, exactly, the usage
-batchd-sim reports × the pricing table × 0.5; a SIGKILL mid-booking books
+batchd-sim reports × the pricing table × 0.5 (a fine-tuned model at its own
+ft: price); a SIGKILL mid-booking books
 nothing twice; a job over its limit is held and sends nothing; an unknown
 model's cost is unknown, not zero."""
 import json
@@ -18,11 +19,14 @@ from harness import PRICING, Daemon, Sim, chat, embedding, request  # noqa: E402
 
 with open(PRICING) as f:
     PRICES = json.load(f)
+FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123"
 
 
 def price(model, kind):
     """USD per token as an exact fraction, by the table's own rules (snapshot → family)."""
     rows = PRICES["models"]
+    if model.startswith("ft:") and model not in rows:  # fine-tuned: its ft:<base> row, never the base's
+        model = "ft:" + model[3:].split(":")[0]
     row = rows.get(model)
     if row is None:
         for suffix_len in (11, 5):
@@ -72,8 +76,12 @@ class LedgerTest(unittest.TestCase):
                 l["body"]["messages"][0]["content"] = "context " * 700 + l["body"]["messages"][0]["content"]
             d.drop("chat.jsonl", lines)
             d.drop("emb.jsonl", [embedding(i) for i in range(100)])
-            chat_job, emb_job = d.wait_for("chat"), d.wait_for("emb")
-            self.assertEqual((chat_job["status"], emb_job["status"]), ("completed", "completed"))
+            tuned = [chat(i) for i in range(30)]
+            for l in tuned:
+                l["body"]["model"] = FINE_TUNED
+            d.drop("tuned.jsonl", tuned)
+            chat_job, emb_job, ft_job = d.wait_for("chat"), d.wait_for("emb"), d.wait_for("tuned")
+            self.assertEqual({chat_job["status"], emb_job["status"], ft_job["status"]}, {"completed"})
             usage = sim.stats()["usage"]["batch"]
             self.assertGreater(sum(u.get("cached_tokens", 0) for u in usage.values()), 0)
             ledger = get(d.socket, "/v1/ledger?by=model")
@@ -85,10 +93,14 @@ class LedgerTest(unittest.TestCase):
                                  (u["prompt_tokens"], u.get("cached_tokens", 0), u.get("completion_tokens", 0)))
                 self.assertEqual(row["batch_pusd"], expected_pusd({row["key"]: u}))
             # job.json carries the same figures, per job.
-            jobs_total = chat_job["cost"]["batch_pusd"] + emb_job["cost"]["batch_pusd"]
+            jobs_total = chat_job["cost"]["batch_pusd"] + emb_job["cost"]["batch_pusd"] + ft_job["cost"]["batch_pusd"]
             self.assertEqual(jobs_total, expected_pusd(usage))
+            # The fine-tuned model at its own price (API-FACTS §9: twice gpt-4o-mini's), not the base's.
+            self.assertEqual(ft_job["cost"]["batch_pusd"], 2 * expected_pusd({"gpt-4o-mini": usage[FINE_TUNED]}))
+            self.assertEqual(ft_job["cost"]["unpriced_requests"], 0)
             # The strings are the exact amounts, so they add up as the integers do.
-            for cost in (chat_job["cost"], emb_job["cost"], *chat_job["cost"]["by_model"], ledger["total"]):
+            for cost in (chat_job["cost"], emb_job["cost"], ft_job["cost"], *chat_job["cost"]["by_model"],
+                         ledger["total"]):
                 self.assertEqual(Fraction(cost["batch_usd"]), Fraction(cost["batch_pusd"], 10**12))
                 self.assertEqual(Fraction(cost["regular_usd"]), Fraction(cost["regular_pusd"], 10**12))
                 self.assertEqual(Fraction(cost["saved_usd"]),

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "chunk_results.hpp"
@@ -55,7 +56,8 @@ TEST(pricing, the_shipped_table_at_half_price_for_every_seeded_model) {
     picousd in, out;
   } rows[] = {{"text-embedding-3-large", 130'000, 0}, {"text-embedding-3-small", 20'000, 0},
               {"text-embedding-ada-002", 100'000, 0}, {"gpt-4o", 2'500'000, 10'000'000},
-              {"gpt-4o-mini", 150'000, 600'000}};
+              {"gpt-4o-mini", 150'000, 600'000}, {"ft:gpt-4o", 3'750'000, 15'000'000},
+              {"ft:gpt-4o-mini", 300'000, 1'200'000}};
   for (const auto& r : rows) {
     const auto* p = t.find(r.model);
     ASSERT_TRUE(p) << r.model;
@@ -84,6 +86,35 @@ TEST(pricing, snapshots_fall_back_to_their_family_unless_listed) {
   EXPECT_EQ(t.find("gpt-4o-2024-05-13")->input, 5'000'000) << "a listed snapshot has its own price";
   EXPECT_FALSE(t.find("gpt-9"));
   EXPECT_FALSE(t.cost("gpt-9", {1, 10, 0, 10, 0})) << "unknown is not zero";
+}
+
+TEST(pricing, fine_tuned_models_are_priced_as_fine_tuned_never_as_their_base) {
+  auto t = shipped();
+  const std::string mini = "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123";
+  EXPECT_EQ(fine_tuned_row(mini), "ft:gpt-4o-mini-2024-07-18");
+  EXPECT_EQ(fine_tuned_row("ft:gpt-4o-2024-08-06"), "ft:gpt-4o-2024-08-06");
+  EXPECT_FALSE(fine_tuned_row("gpt-4o-mini"));
+  ASSERT_TRUE(t.find(mini));
+  EXPECT_EQ(t.find(mini), t.find("ft:gpt-4o-mini")) << "the snapshot falls back to its fine-tuned family";
+  EXPECT_NE(t.find(mini), t.find("gpt-4o-mini"));
+  // API-FACTS §9, fine-tuned gpt-4o-mini: batch $0.15 / $0.075 cached / $0.60 per 1M tokens.
+  const auto c = t.cost(mini, {1, 1'000'000, 400'000, 1'000'000, 0});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->batch, picousd{600'000} * 150'000 + picousd{400'000} * 75'000 + picousd{1'000'000} * 600'000);
+  EXPECT_EQ(c->regular, 2 * c->batch);
+  EXPECT_EQ(format_usd(c->batch), "0.72");
+  // Fine-tuned gpt-4o: regular $3.75 / $1.875 / $15.00.
+  const auto* big = t.find("ft:gpt-4o-2024-08-06:acme::xyz");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(std::tuple(big->input, big->cached_input, big->output), std::tuple(3'750'000, 1'875'000, 15'000'000));
+  // No ft: row for the base: unknown, not the base model's cheaper price.
+  t.models.erase("ft:gpt-4o");
+  EXPECT_FALSE(t.find("ft:gpt-4o-2024-08-06:acme::xyz"));
+  EXPECT_TRUE(t.find("gpt-4o-2024-08-06"));
+  EXPECT_FALSE(t.find("ft:gpt-4.1-mini-2025-04-14:acme:s:id"));
+  // A row for the fine-tuned model itself wins.
+  t.models[mini] = {2'000'000, 2'000'000, 2'000'000, std::nullopt, "", ""};
+  EXPECT_EQ(t.find(mini)->input, 2'000'000);
 }
 
 TEST(pricing, cached_tokens_are_billed_once_at_the_cached_rate) {
