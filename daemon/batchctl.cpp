@@ -121,6 +121,11 @@ int cmd_jobs(const options& o, const std::string& status, int limit) {
   return 0;
 }
 
+std::string tokens_text(const json& t) {
+  return str(t, "input_tokens") + " input (" + str(t, "cached_tokens") + " cached), " + str(t, "output_tokens") +
+         " output tokens";
+}
+
 void print_job(const json& j) {
   std::vector<std::vector<std::string>> rows{
       {"job", str(j, "job")},
@@ -139,6 +144,9 @@ void print_job(const json& j) {
   if (j.contains("cost") && !j["cost"].is_null())
     rows.push_back({"cost", "$" + str(j["cost"], "batch_usd") + " (regular $" + str(j["cost"], "regular_usd") +
                                 ", saved $" + str(j["cost"], "saved_usd") + ")"});
+  for (const auto& m : j.value("usage_mismatches", json::array()))
+    rows.push_back({"usage mismatch", str(m, "batch") + ": the batch's usage says " + tokens_text(m["api"]) +
+                                          "; its lines booked " + tokens_text(m["booked"])});
   if (j.contains("error")) rows.push_back({"error", str(j, "error")});
   if (j.contains("last_error") && !j["last_error"].is_null())
     rows.push_back({"last error", str(j, "last_error") + " (" + std::to_string(j.value("step_failures", 0)) +

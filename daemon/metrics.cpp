@@ -86,6 +86,14 @@ std::string render_metrics(const control_context& ctx) {
   m.family("batchd_unpriced_requests_total", "counter", "Requests booked with unknown cost (model not in the pricing table).");
   m.sample("batchd_unpriced_requests_total", "", static_cast<std::uint64_t>(total.unpriced_requests));
 
+  const auto checks = ctx.db.usage_check_counts();
+  m.family("batchd_usage_checked_total", "counter",
+           "Merged batches whose own usage (Batch.usage) was compared with the tokens booked from their lines.");
+  m.sample("batchd_usage_checked_total", "", static_cast<std::uint64_t>(checks.checked));
+  m.family("batchd_usage_mismatch_total", "counter",
+           "Merged batches whose own usage differed from the tokens booked from their lines (the ledger books the lines).");
+  m.sample("batchd_usage_mismatch_total", "", static_cast<std::uint64_t>(checks.mismatched));
+
   m.family("batchd_jobs_running", "gauge", "Jobs the pipeline is driving now.");
   m.sample("batchd_jobs_running", "", ctx.runner.running());
   m.family("batchd_state_bytes", "gauge", "Bytes under the state directory (database and working files).");

@@ -11,6 +11,7 @@
 #include "error.hpp"
 #include "job_report.hpp"
 #include "ledger.hpp"
+#include "reconciliation.hpp"
 #include "sha256.hpp"
 
 namespace batchd::jobs {
@@ -105,6 +106,11 @@ awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row
       }
       if (b.output_file_id) u.output_file_id = *b.output_file_id;
       if (b.error_file_id) u.error_file_id = *b.error_file_id;
+      if (b.usage) {  // compared with the lines' bookings at the merge
+        u.api_input_tokens = b.usage->input_tokens;
+        u.api_cached_tokens = b.usage->cached_tokens;
+        u.api_output_tokens = b.usage->output_tokens;
+      }
       if (b.status == "failed") u.error = failure_reason(b);
       spdlog::info("job {} chunk {}: batch {} {} ({} done, {} failed)", job.row.name, c.idx, b.id, b.status,
                    b.counts.completed, b.counts.failed);
@@ -165,6 +171,7 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
   const auto& out = s.out;
   ctx_.crash_point("mid_merge");
   const auto prices = ctx_.prices();
+  const bool usage_mismatch = usage_differs(job.row, c, booked_tokens(out.usage));
   ctx_.db.transaction([&] {
     if (!out.retry_input.empty()) {
       store::chunk_row next;
@@ -190,6 +197,7 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
     u.merged_failed = out.requests_failed;
     u.merged_retry = out.requests_retry;
     u.merged_lost = out.requests_lost;
+    u.usage_mismatch = usage_mismatch ? 1 : 0;
     move(c, chunk_stage::merged, u);
     ctx_.db.add_event(job.row.id, c.id,
                       "attempt " + std::to_string(c.attempt) + ": " + std::to_string(out.succeeded) + " succeeded, " +

@@ -5,6 +5,7 @@
 
 #include "atomic_file.hpp"
 #include "job_kind.hpp"
+#include "reconciliation.hpp"
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -45,12 +46,14 @@ json job_document(const store::job_row& job, const std::vector<store::chunk_row>
   json batches = json::array();
   for (const auto& c : chunks) {
     if (!c.batch_id) continue;
+    const auto api = api_usage(c);
     batches.push_back({{"id", *c.batch_id},
                        {"status", c.batch_status.value_or("unknown")},
                        {"chunk", c.idx},
                        {"attempt", c.attempt},
                        {"request_counts",
-                        {{"total", c.req_total}, {"completed", c.req_completed}, {"failed", c.req_failed}}}});
+                        {{"total", c.req_total}, {"completed", c.req_completed}, {"failed", c.req_failed}}},
+                       {"usage", api ? to_json(*api) : json(nullptr)}});
   }
   auto opt = [](const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); };
   json doc = {{"job", job.name},

@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "reconciliation.hpp"
 #include "stage.hpp"
 
 namespace batchd::jobs {
@@ -135,6 +136,7 @@ json job_money(store::database& db, const store::job_row& job, const pricing_tab
   }
   out["max_cost_usd"] = job.max_cost ? json(format_usd(*job.max_cost)) : json(nullptr);
   out["held_reason"] = job.stage == name(job_stage::held) && job.hold_reason ? json(*job.hold_reason) : json(nullptr);
+  out["usage_mismatches"] = usage_mismatches(db, job);
   return out;
 }
 

@@ -53,7 +53,8 @@ std::optional<std::string> hold_reason(const store::job_row& job, const cost_est
 picousd committed_today(store::database& db, const pricing_table& prices, const std::string& today);
 
 // What job.json and the socket show about money: {"cost", "estimate",
-// "held_reason"} (cost null until something is booked).
+// "held_reason", "usage_mismatches"} (cost null until something is booked;
+// the mismatches: reconciliation.hpp, empty when none).
 nlohmann::json job_money(store::database& db, const store::job_row& job, const pricing_table& prices);
 
 }  // namespace batchd::jobs

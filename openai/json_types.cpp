@@ -59,6 +59,15 @@ batch parse_batch(const json& j) {
     b.counts.completed = opt_int(*rc, "completed").value_or(0);
     b.counts.failed = opt_int(*rc, "failed").value_or(0);
   }
+  if (auto u = j.find("usage"); u != j.end() && u->is_object() && opt_int(*u, "input_tokens")) {
+    const auto detail = [&](const char* object, const char* key) {
+      auto d = u->find(object);
+      return d != u->end() && d->is_object() ? opt_int(*d, key).value_or(0) : 0;
+    };
+    b.usage = batch_usage{*opt_int(*u, "input_tokens"), detail("input_tokens_details", "cached_tokens"),
+                          opt_int(*u, "output_tokens").value_or(0), detail("output_tokens_details", "reasoning_tokens"),
+                          opt_int(*u, "total_tokens").value_or(0)};
+  }
   if (auto errs = j.find("errors"); errs != j.end() && errs->is_object()) {
     if (auto data = errs->find("data"); data != errs->end() && data->is_array())
       for (const auto& e : *data)

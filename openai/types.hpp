@@ -29,6 +29,12 @@ struct request_counts {
   std::int64_t total = 0, completed = 0, failed = 0;
 };
 
+// Batch.usage: what the whole batch used, by the API's own count. Only on
+// batches created after 2025-09-07 (API-FACTS §2).
+struct batch_usage {
+  std::int64_t input_tokens = 0, cached_tokens = 0, output_tokens = 0, reasoning_tokens = 0, total_tokens = 0;
+};
+
 struct batch {
   std::string id;
   std::string endpoint;
@@ -42,6 +48,7 @@ struct batch {
   std::optional<std::int64_t> in_progress_at, expires_at, finalizing_at, completed_at, failed_at,
       expired_at, cancelling_at, cancelled_at;
   request_counts counts;
+  std::optional<batch_usage> usage;  // unset: the batch carries none
   std::map<std::string, std::string> metadata;
 
   bool is_terminal() const {

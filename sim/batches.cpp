@@ -85,13 +85,16 @@ void to_json(json& j, const batch& b) {
        {"cancelling_at", opt(b.cancelling_at)},
        {"cancelled_at", opt(b.cancelled_at)},
        {"request_counts", {{"total", b.total}, {"completed", b.completed}, {"failed", b.failed}}},
-       {"usage",
-        {{"input_tokens", b.input_tokens},
-         {"input_tokens_details", {{"cached_tokens", b.cached_tokens}}},
-         {"output_tokens", b.output_tokens},
-         {"output_tokens_details", {{"reasoning_tokens", 0}}},
-         {"total_tokens", b.input_tokens + b.output_tokens}}},
        {"metadata", b.metadata}};
+  // The sum of the result lines' usage (the spec's Batch.usage), unless a fault says otherwise.
+  if (!b.usage_absent) {
+    const auto input = b.input_tokens + b.usage_extra_input_tokens;
+    j["usage"] = {{"input_tokens", input},
+                  {"input_tokens_details", {{"cached_tokens", b.cached_tokens}}},
+                  {"output_tokens", b.output_tokens},
+                  {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"total_tokens", input + b.output_tokens}};
+  }
 }
 
 batch& batch_registry::create(std::string endpoint, std::string input_file_id, json metadata,
@@ -116,6 +119,8 @@ batch& batch_registry::create(std::string endpoint, std::string input_file_id, j
     b.will_expire = f.take(&fault_settings::expire_next);
     b.fail_all = f.take(&fault_settings::fail_all_next);
   }
+  b.usage_extra_input_tokens = f.settings().usage_extra_input_tokens;
+  b.usage_absent = f.settings().usage_absent;
   ++env_.stats.batches_by_metadata[b.metadata.dump()];
   auto [it, _] = batches_.emplace(b.id, std::move(b));
   return it->second;

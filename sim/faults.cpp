@@ -30,6 +30,8 @@ void for_each_field(fault_settings& s, F&& f) {
   f("not_found_s", s.not_found_s);
   f("counts_mismatch", s.counts_mismatch);
   f("cache_hit_rate", s.cache_hit_rate);
+  f("usage_extra_input_tokens", s.usage_extra_input_tokens);
+  f("usage_absent", s.usage_absent);
   f("list_lag_s", s.list_lag_s);
   f("rate_lost_reply", s.rate_lost_reply);
   f("next_lost_reply", s.next_lost_reply);

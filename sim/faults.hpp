@@ -32,6 +32,11 @@ struct fault_settings {
   double not_found_s = 0;    // new files/batches answer 404 for this long (simulated s)
   bool counts_mismatch = false;  // expired/cancelled request_counts omit unrun requests
   double cache_hit_rate = 0;     // share of chat prompts >= 1024 tokens served from cache
+  // Batch.usage (filled from the result lines): batches created while these
+  // are set report that many more input tokens than their lines used, or no
+  // usage at all (as batches created before 2025-09-07).
+  std::int64_t usage_extra_input_tokens = 0;
+  bool usage_absent = false;
   // Eventual consistency (API-FACTS §11): lists leave out files and batches
   // younger than this (simulated s), while GET by id already finds them.
   double list_lag_s = 0;

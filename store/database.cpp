@@ -54,7 +54,8 @@ job_row read_job(SQLite::Statement& q) {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost, unsure_at";
+    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost, unsure_at, "
+    "api_input_tokens, api_cached_tokens, api_output_tokens, usage_mismatch";
 
 chunk_row read_chunk(SQLite::Statement& q) {
   chunk_row c;
@@ -87,6 +88,10 @@ chunk_row read_chunk(SQLite::Statement& q) {
   c.merged_retry = q.getColumn(26).getInt64();
   c.merged_lost = q.getColumn(27).getInt64();
   if (!q.getColumn(28).isNull()) c.unsure_at = q.getColumn(28).getDouble();
+  if (!q.getColumn(29).isNull()) c.api_input_tokens = q.getColumn(29).getInt64();
+  if (!q.getColumn(30).isNull()) c.api_cached_tokens = q.getColumn(30).getInt64();
+  if (!q.getColumn(31).isNull()) c.api_output_tokens = q.getColumn(31).getInt64();
+  c.usage_mismatch = q.getColumn(32).getInt() != 0;
   return c;
 }
 
@@ -120,6 +125,10 @@ update_sql fields_sql(const chunk_update& f) {
   u.add("merged_retry", f.merged_retry);
   u.add("merged_lost", f.merged_lost);
   u.add("unsure_at", f.unsure_at);
+  u.add("api_input_tokens", f.api_input_tokens);
+  u.add("api_cached_tokens", f.api_cached_tokens);
+  u.add("api_output_tokens", f.api_output_tokens);
+  u.add("usage_mismatch", f.usage_mismatch);
   return u;
 }
 
@@ -263,6 +272,14 @@ std::map<std::string, std::int64_t> database::batches_by_status() {
   std::map<std::string, std::int64_t> out;
   while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
   return out;
+}
+
+usage_checks database::usage_check_counts() {
+  auto& q = statement("SELECT COUNT(*), COALESCE(SUM(usage_mismatch), 0) FROM chunks "
+                      "WHERE stage = 'merged' AND api_input_tokens IS NOT NULL");
+  const statement_reset reset_after{q};
+  q.executeStep();
+  return {q.getColumn(0).getInt64(), q.getColumn(1).getInt64()};
 }
 
 bool database::move_job(std::int64_t id, const std::string& from, const std::string& to,
@@ -409,6 +426,7 @@ std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
   else if (lq.by == "month") key = "substr(l.day, 1, 7)";
   else if (lq.by == "model") key = "l.model";
   else if (lq.by == "job") key = "j.name";
+  else if (lq.by == "chunk") key = "l.chunk_id";
   else if (lq.by != "all") throw std::invalid_argument("ledger: unknown grouping " + lq.by);
   // Only the conditions asked for, so SQLite can use the day and job indexes.
   std::string where;

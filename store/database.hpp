@@ -79,7 +79,7 @@ struct ledger_sum {
 };
 
 struct ledger_query {
-  std::string by = "day";  // day, month, model, job, or all (one row)
+  std::string by = "day";  // day, month, model, job, chunk (its id), or all (one row)
   std::optional<std::string> since, until;  // UTC dates YYYY-MM-DD, since inclusive, until exclusive
   std::optional<std::int64_t> job_id;
 };
@@ -102,6 +102,10 @@ struct chunk_row {
   // When the last upload or create of this stage ended without an answer
   // (reset, timeout, cut, 5xx): what it made may exist, unlisted as yet.
   std::optional<double> unsure_at;
+  // The batch's own usage, as the API reported it (unset: it carried none),
+  // and whether the merge found it different from what its lines booked.
+  std::optional<std::int64_t> api_input_tokens, api_cached_tokens, api_output_tokens;
+  bool usage_mismatch = false;
 };
 
 // Columns a chunk move may set along with its stage; unset ones stay as they are.
@@ -112,6 +116,13 @@ struct chunk_update {
   std::optional<int> creates;
   std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry, merged_lost;
   std::optional<double> unsure_at;
+  std::optional<std::int64_t> api_input_tokens, api_cached_tokens, api_output_tokens;
+  std::optional<int> usage_mismatch;  // 0 or 1
+};
+
+// Batches whose usage the merge compared with their bookings, and how many differed.
+struct usage_checks {
+  std::int64_t checked = 0, mismatched = 0;
 };
 
 class database {
@@ -175,6 +186,7 @@ class database {
                   const chunk_update& fields, double now);
   // Sets fields without a stage change (progress, next poll time).
   void update_chunk(std::int64_t id, const chunk_update& fields, double now);
+  usage_checks usage_check_counts();
   // Estimated tokens of chunks of `model` whose batch is in flight.
   std::int64_t tokens_in_flight(const std::string& model);
 

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 4> migrations = {
+inline constexpr std::array<std::string_view, 5> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -179,6 +179,15 @@ ALTER TABLE chunks ADD COLUMN merged_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN merged_retry INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN merged_lost INTEGER NOT NULL DEFAULT 0;  -- failed as batchd_result_missing
 ALTER TABLE chunks ADD COLUMN unsure_at REAL;  -- an upload or create whose outcome is unknown ended then
+)sql",
+    // 5: reconciliation (issue 16). A batch's own `usage` (on batches created
+    // since 2025-09-07), kept from its final poll, and whether the merge found
+    // it different from the tokens booked from the batch's result lines.
+    R"sql(
+ALTER TABLE chunks ADD COLUMN api_input_tokens INTEGER;  -- NULL: the batch carried no usage
+ALTER TABLE chunks ADD COLUMN api_cached_tokens INTEGER;
+ALTER TABLE chunks ADD COLUMN api_output_tokens INTEGER;
+ALTER TABLE chunks ADD COLUMN usage_mismatch INTEGER NOT NULL DEFAULT 0 CHECK (usage_mismatch IN (0, 1));
 )sql",
 };
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,6 +17,8 @@ from fractions import Fraction
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from harness import PRICING, Daemon, Sim, chat, embedding, request  # noqa: E402
+
+BATCHCTL = os.environ.get("BATCHCTL", "build/release/daemon/batchctl")
 
 with open(PRICING) as f:
     PRICES = json.load(f)
@@ -58,6 +61,18 @@ def get(sock, target):
 def post(sock, target, body=b""):
     status, _, text = request(sock, "POST", target, body)
     return status, json.loads(text)
+
+
+def usage_metrics(d):
+    """(batchd_usage_checked_total, batchd_usage_mismatch_total) from /metrics."""
+    values = dict(l.rsplit(" ", 1) for l in request(d.socket, "GET", "/metrics")[2].splitlines()
+                  if l and not l.startswith("#"))
+    return int(values["batchd_usage_checked_total"]), int(values["batchd_usage_mismatch_total"])
+
+
+def batchctl(d, *args):
+    return subprocess.run([BATCHCTL, "--socket", d.socket, *args], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
 
 
 class LedgerTest(unittest.TestCase):
@@ -220,6 +235,56 @@ class LedgerTest(unittest.TestCase):
             health = get(d.socket, "/v1/health")
             self.assertEqual(health["pricing"]["table"], "built-in")
             self.assertEqual(health["pricing"]["as_of"], max(r["as_of"] for r in PRICES["models"].values()))
+            d.stop()
+        finally:
+            sim.close()
+
+    def test_a_batch_whose_usage_differs_from_its_lines_is_a_counted_mismatch(self):
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim)
+            d.drop("fair.jsonl", [chat(i) for i in range(10)])
+            fair = d.wait_for("fair")
+            self.assertEqual(fair["status"], "completed")
+            lines = sim.stats()["usage"]["batch"]["gpt-4o-mini-2024-07-18"]
+            self.assertEqual(fair["batches"][0]["usage"], {"input_tokens": lines["prompt_tokens"],
+                                                           "cached_tokens": lines["cached_tokens"],
+                                                           "output_tokens": lines["completion_tokens"]})
+            self.assertEqual(fair["usage_mismatches"], [])
+            self.assertEqual(usage_metrics(d), (1, 0), "checked, and it agreed")
+            self.assertNotIn("usage mismatch", batchctl(d, "show", "fair"))
+
+            sim.set_faults({"usage_extra_input_tokens": 7})
+            d.drop("skewed.jsonl", [chat(i) for i in range(100, 110)])
+            skewed = d.wait_for("skewed")
+            self.assertEqual(skewed["status"], "completed")
+            batch = skewed["batches"][0]
+            (mismatch,) = skewed["usage_mismatches"]
+            self.assertEqual((mismatch["batch"], mismatch["chunk"], mismatch["attempt"]), (batch["id"], 1, 1))
+            self.assertEqual(mismatch["api"], batch["usage"])
+            self.assertEqual(mismatch["api"]["input_tokens"], mismatch["booked"]["input_tokens"] + 7)
+            self.assertEqual(mismatch["api"]["output_tokens"], mismatch["booked"]["output_tokens"])
+            # The ledger still books the lines: the whole ledger is the lines' usage at the price.
+            usage = sim.stats()["usage"]["batch"]
+            self.assertEqual(get(d.socket, "/v1/ledger?by=job")["total"]["batch_pusd"], expected_pusd(usage))
+            self.assertEqual(get(d.socket, "/v1/jobs/skewed")["usage_mismatches"], skewed["usage_mismatches"])
+            self.assertEqual(usage_metrics(d), (2, 1))
+            shown = batchctl(d, "show", "skewed")
+            self.assertIn(f"usage mismatch  {batch['id']}: the batch's usage says "
+                          f"{mismatch['api']['input_tokens']} input", shown)
+            self.assertIn(f"its lines booked {mismatch['booked']['input_tokens']} input", shown)
+            with open(d.log.name) as f:
+                warning = [l for l in f if "usage mismatch" in l]
+            self.assertEqual(len(warning), 1, warning)
+            self.assertIn(batch["id"], warning[0])
+
+            # A batch without usage (created before 2025-09-07) is not checked, and no mismatch.
+            sim.set_faults({"usage_extra_input_tokens": 0, "usage_absent": True})
+            d.drop("old.jsonl", [chat(i) for i in range(200, 205)])
+            old = d.wait_for("old")
+            self.assertEqual((old["status"], old["batches"][0]["usage"], old["usage_mismatches"]),
+                             ("completed", None, []))
+            self.assertEqual(usage_metrics(d), (2, 1))
             d.stop()
         finally:
             sim.close()

@@ -85,6 +85,22 @@ TEST(json_types, batch_with_nulls_and_errors) {
   EXPECT_EQ(b.errors[0].code, "token_limit_exceeded");
   EXPECT_FALSE(b.errors[0].line);
   EXPECT_EQ(b.metadata.at("job"), "j");
+  EXPECT_FALSE(b.usage) << "batches created before 2025-09-07 carry no usage";
+}
+
+TEST(json_types, batch_usage_as_the_spec_gives_it) {
+  auto b = parse_batch(nlohmann::json::parse(R"({
+    "id": "batch_2", "object": "batch", "endpoint": "/v1/chat/completions", "status": "completed",
+    "input_file_id": "file-1", "completion_window": "24h", "created_at": 10,
+    "request_counts": {"total": 2, "completed": 2, "failed": 0},
+    "usage": {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 256}, "output_tokens": 80,
+              "output_tokens_details": {"reasoning_tokens": 16}, "total_tokens": 1280}})"));
+  ASSERT_TRUE(b.usage);
+  EXPECT_EQ(b.usage->input_tokens, 1200);
+  EXPECT_EQ(b.usage->cached_tokens, 256);
+  EXPECT_EQ(b.usage->output_tokens, 80);
+  EXPECT_EQ(b.usage->reasoning_tokens, 16);
+  EXPECT_EQ(b.usage->total_tokens, 1280);
 }
 
 }  // namespace

@@ -69,6 +69,39 @@ TEST_F(lifecycle, walks_validating_in_progress_finalizing_completed) {
   EXPECT_TRUE(j["failed_at"].is_null());
 }
 
+TEST_F(lifecycle, usage_is_the_sum_of_the_result_lines_unless_a_fault_says_otherwise) {
+  faults.settings().cache_hit_rate = 1;
+  auto lines = chat_lines(30);
+  for (auto& l : lines)  // long prompts, so the cache serves some tokens
+    l["body"]["messages"][0]["content"] = std::string(5000, 'x');
+  auto& fair = batches.create("/v1/chat/completions", upload(lines), nullptr, t0);
+  faults.settings().usage_extra_input_tokens = 7;
+  auto& skewed = batches.create("/v1/chat/completions", upload(chat_lines(3)), nullptr, t0);
+  faults.settings().usage_extra_input_tokens = 0;
+  faults.settings().usage_absent = true;
+  auto& old = batches.create("/v1/chat/completions", upload(chat_lines(3)), nullptr, t0);
+  batches.advance_all(t0 + 10'000);
+  std::int64_t input = 0, cached = 0, output = 0;
+  for (const auto& l : content(fair.output_file_id)) {
+    const auto& u = l["response"]["body"]["usage"];
+    input += u["prompt_tokens"].get<std::int64_t>();
+    cached += u["prompt_tokens_details"]["cached_tokens"].get<std::int64_t>();
+    output += u["completion_tokens"].get<std::int64_t>();
+  }
+  EXPECT_GT(cached, 0);
+  const json usage = json(fair)["usage"];  // as the spec's Batch.usage
+  EXPECT_EQ(usage["input_tokens"], input);
+  EXPECT_EQ(usage["input_tokens_details"]["cached_tokens"], cached);
+  EXPECT_EQ(usage["output_tokens"], output);
+  EXPECT_EQ(usage["output_tokens_details"]["reasoning_tokens"], 0);
+  EXPECT_EQ(usage["total_tokens"], input + output);
+  std::int64_t skewed_input = 0;
+  for (const auto& l : content(skewed.output_file_id))
+    skewed_input += l["response"]["body"]["usage"]["prompt_tokens"].get<std::int64_t>();
+  EXPECT_EQ(json(skewed)["usage"]["input_tokens"], skewed_input + 7);
+  EXPECT_FALSE(json(old).contains("usage")) << "as a batch created before 2025-09-07";
+}
+
 TEST_F(lifecycle, one_late_look_sets_every_timestamp_when_it_was_due) {
   auto& b = batches.create("/v1/chat/completions", upload(chat_lines(4)), nullptr, t0);
   batches.advance(b, t0 + 10'000);

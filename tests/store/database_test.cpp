@@ -3,6 +3,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <unistd.h>
 
 namespace batchd::store {
@@ -108,6 +110,44 @@ TEST_F(store, chunk_moves_set_fields_and_are_guarded) {
   EXPECT_EQ(row.req_total, 10);
 }
 
+TEST_F(store, a_batch_usage_and_its_mismatch_are_kept_and_counted) {
+  database db(file);
+  const auto job = db.insert_job("j", "requests", "/s/j", 10);
+  chunk_update f;
+  f.file_id = "file-x";
+  std::int64_t ids[3];
+  for (int i = 0; i < 3; ++i) {
+    ids[i] = db.insert_chunk(chunk_for(job, i + 1), 10);
+    chunk_update batch;
+    batch.batch_id = std::string("batch_").append(std::to_string(i));
+    db.move_chunk(ids[i], "assembled", "uploading", {}, 11);
+    db.move_chunk(ids[i], "uploading", "uploaded", f, 11);
+    db.move_chunk(ids[i], "uploaded", "creating", {}, 12);
+    db.move_chunk(ids[i], "creating", "polling", batch, 13);
+  }
+  EXPECT_FALSE(db.chunk(ids[0])->api_input_tokens) << "no usage until the batch reports one";
+  chunk_update with_usage;
+  with_usage.api_input_tokens = 1000;
+  with_usage.api_cached_tokens = 200;
+  with_usage.api_output_tokens = 50;
+  db.move_chunk(ids[0], "polling", "downloading", with_usage, 14);
+  db.move_chunk(ids[1], "polling", "downloading", with_usage, 14);
+  db.move_chunk(ids[2], "polling", "downloading", {}, 14);  // a batch from before 2025-09-07
+  const auto row = *db.chunk(ids[0]);
+  EXPECT_EQ(std::tuple(*row.api_input_tokens, *row.api_cached_tokens, *row.api_output_tokens),
+            std::tuple(1000, 200, 50));
+  EXPECT_EQ(db.usage_check_counts().checked, 0) << "counted once merged";
+  chunk_update differs;
+  differs.usage_mismatch = 1;
+  db.move_chunk(ids[0], "downloading", "merged", differs, 15);
+  db.move_chunk(ids[1], "downloading", "merged", {}, 15);
+  db.move_chunk(ids[2], "downloading", "merged", {}, 15);
+  EXPECT_TRUE(db.chunk(ids[0])->usage_mismatch);
+  EXPECT_FALSE(db.chunk(ids[1])->usage_mismatch);
+  const auto counts = db.usage_check_counts();
+  EXPECT_EQ(std::tuple(counts.checked, counts.mismatched), std::tuple(2, 1)) << "no usage: not checked";
+}
+
 TEST_F(store, tokens_in_flight_counts_live_batches_of_the_model) {
   database db(file);
   const auto job = db.insert_job("j", "requests", "/s/j", 10);
@@ -177,6 +217,7 @@ TEST_F(store, books_once_per_chunk_and_model_and_sums_by_key) {
   EXPECT_EQ(all[0].requests, 5) << "since is inclusive, the 27th is out";
   EXPECT_TRUE(db.ledger({"all", std::nullopt, std::string("2025-11-27"), std::nullopt}).empty()) << "until is exclusive";
   EXPECT_EQ(db.ledger({"all", std::nullopt, std::nullopt, b})[0].requests, 5);
+  EXPECT_EQ(db.ledger({"chunk", std::nullopt, std::nullopt, a})[0].key, std::to_string(ca));
 }
 
 TEST_F(store, a_version_two_database_migrates_with_its_jobs) {

@@ -47,6 +47,14 @@ class Sim:
         with urllib.request.urlopen(self.base + "/admin/stats", context=context) as r:
             return json.load(r)
 
+    def set_faults(self, faults):
+        """Changes faults at run time (POST /admin/faults); batch faults apply to batches created after."""
+        context = ssl.create_default_context(cafile=self.ca) if self.ca else None
+        req = urllib.request.Request(self.base + "/admin/faults", data=json.dumps(faults).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=context) as r:
+            return json.load(r)
+
     def close(self):
         self.proc.terminate()
         self.proc.wait(10)
