@@ -12,7 +12,8 @@ namespace {
 
 const std::vector<std::string> known_keys = {
     "endpoint", "model",    "body",     "inputs",       "inputs_file", "input_field",       "custom_id",
-    "completion_window",    "metadata", "max_cost_usd", "priority",    "order",             "inputs_per_request"};
+    "completion_window",    "metadata", "max_cost_usd", "priority",    "order",             "inputs_per_request",
+    "output"};
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -156,6 +157,16 @@ std::optional<manifest> parse_manifest(const json& j, const std::string& job, st
       problem("inputs_per_request", "\"inputs_per_request\" must be from 1 to 2048 (the API's limit)", "");
     else
       m.inputs_per_request = v.get<int>();
+  }
+  if (j.contains("output")) {
+    const auto o = j["output"].is_string() ? j["output"].get<std::string>() : "";
+    if (o != "jsonl" && o != "npy" && o != "both")
+      problem("output", "\"output\" must be \"jsonl\" (results.jsonl), \"npy\" (embeddings.npy) or \"both\"", "");
+    else if (o != "jsonl" && !m.packs())
+      problem("output", "\"output\": \"" + o + "\" is for embeddings manifests; this one is for " + m.endpoint,
+              "remove \"output\", or use the /v1/embeddings endpoint");
+    else
+      m.output = o;
   }
   // The body template: batchd sets the model (and, for embeddings, the input).
   if (m.body.contains("model") && m.body["model"] != m.model)

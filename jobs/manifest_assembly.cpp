@@ -56,7 +56,8 @@ bool parse_pack_id(std::string_view id, std::int64_t& first, std::int64_t& count
 }
 
 assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file, const fs::path& requests_path,
-                                  const fs::path& ids_path, const batch_limits& limits, std::size_t max_problems) {
+                                  const fs::path& ids_path, const fs::path& texts_path, const batch_limits& limits,
+                                  std::size_t max_problems) {
   assembly_report r;
   auto problem = [&](std::int64_t line, std::string message, std::string hint) {
     ++r.problem_lines;
@@ -65,6 +66,8 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   };
   hashing_writer out(requests_path);
   writer ids(ids_path);
+  std::optional<writer> texts;
+  if (!texts_path.empty()) texts.emplace(texts_path);
   chunk_cutter cutter(requests_path, limits, out);
   // Appends the line the buffer holds from `from` on (its newline added here).
   auto finish_line = [&](std::size_t from, std::int64_t inputs) {
@@ -83,6 +86,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   const std::int64_t output_cap = literal_output_cap(m.body);
   json body = m.body;
   body["model"] = m.model;
+  if (m.asks_base64()) body["encoding_format"] = "base64";
   const auto body_text = body.dump();
   const auto parts = compile(body_text);
   const std::string line_head = "{\"custom_id\":\"", line_mid = "\",\"method\":\"POST\",\"url\":\"" + m.endpoint + "\",\"body\":";
@@ -167,6 +171,13 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         }
         value.assign(s);
         text = value;
+      }
+      if (texts) {
+        auto& t = texts->buf();
+        t += '"';
+        escape_into(t, utf8_prefix(text, row_text_bytes));
+        t += "\"\n";
+        texts->maybe_flush();
       }
       if (text.empty()) {
         problem(in.line, "the input is empty; the API refuses empty embedding inputs", "remove the line or give it text");
@@ -329,6 +340,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   close_pack();
   if (r.inputs == 0 && r.problem_lines == 0) problem(0, "there are no inputs", "add at least one");
   ids.close();
+  if (texts) texts->close();
   r.chunks = cutter.finish(out.finish());
   return r;
 }
