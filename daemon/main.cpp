@@ -24,6 +24,7 @@
 #include "notify.hpp"
 #include "pipeline.hpp"
 #include "state_lock.hpp"
+#include "vector_queries.hpp"
 
 namespace {
 
@@ -109,8 +110,10 @@ int main(int argc, char** argv) {
                           const std::string& method, const std::string& target, const daemon::peer_credentials& peer) {
       return daemon::control_body_limit(method, target, peer, group, max);
     };
+    jobs::vector_queries vectors(db, dirs, pool, api, runner, clk);
     daemon::control_context control_ctx{db, runner, dirs, api, clk, group_gid, cfg.api.base_url,
                                         [&] { return control ? control->connections() : std::size_t{0}; }};
+    control_ctx.vectors = &vectors;
     control = std::make_unique<daemon::control_server>(ioc.get_executor(), listen_fd, copt,
                                                        daemon::make_control_api(control_ctx));
     struct remove_socket_file {

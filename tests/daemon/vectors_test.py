@@ -13,7 +13,9 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import KEY, Daemon, Sim  # noqa: E402
+from harness import KEY, Daemon, Sim, get, post  # noqa: E402
+
+BATCHCTL = os.environ.get("BATCHCTL", "build/release/daemon/batchctl")
 
 NUMPY_PYTHON = os.environ.get("NUMPY_PYTHON", "/usr/bin/python3")
 MODEL, DIMS = "text-embedding-3-small", 64
@@ -34,6 +36,13 @@ def sim_floats(sim, texts):
         body = {"model": MODEL, "input": texts[at:at + 2048], "dimensions": DIMS, "encoding_format": "float"}
         out += [d["embedding"] for d in json.loads(api(sim, "POST", "/v1/embeddings", body))["data"]]
     return out
+
+
+def batchctl(d, *args):
+    r = subprocess.run([BATCHCTL, "--socket", d.socket, *args], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"batchctl {' '.join(args)}: {r.stderr}")
+    return r.stdout
 
 
 def numpy_check(script, *args):
@@ -114,6 +123,44 @@ class VectorsTest(unittest.TestCase):
                 sent = api(sim, "GET", f"/v1/files/{batch['input_file_id']}/content").decode().splitlines()
                 self.assertTrue(sent)
                 self.assertTrue(all(json.loads(l)["body"]["encoding_format"] == "base64" for l in sent))
+
+            # Search with an input's own text: that input first. The query is booked at the regular price.
+            before = get(d.socket, "/v1/ledger?by=job")["total"]
+            sim_tokens_before = sim.stats()["usage"]["sync"][MODEL]["prompt_tokens"]
+            found = json.loads(batchctl(d, "search", "corpus", texts[1234], "-k", "5", "--json"))
+            self.assertEqual(len(found["results"]), 5)
+            self.assertEqual(found["results"][0]["custom_id"], "doc-1235")
+            self.assertEqual(found["results"][0]["rank"], 1)
+            self.assertAlmostEqual(found["results"][0]["score"], 1.0, places=4)
+            self.assertEqual(found["results"][0]["input"], texts[1234])
+            scores = [r["score"] for r in found["results"]]
+            self.assertEqual(scores, sorted(scores, reverse=True), "best first")
+            after = get(d.socket, "/v1/ledger?by=job")["total"]
+            tokens = found["cost"]["prompt_tokens"]
+            self.assertGreater(tokens, 0)
+            price = 20_000  # text-embedding-3-small: $0.02 per 1M tokens = 20,000 pico-USD a token, undiscounted
+            self.assertEqual(after["regular_pusd"] - before["regular_pusd"], tokens * price)
+            self.assertEqual(after["batch_pusd"] - before["batch_pusd"], tokens * price, "a sync call saves nothing")
+            self.assertEqual(after["requests"] - before["requests"], 1)
+            sim_tokens_after = sim.stats()["usage"]["sync"][MODEL]["prompt_tokens"]
+            self.assertEqual(tokens, sim_tokens_after - sim_tokens_before, "booked what the API counted")
+
+            # Similar: a row ranks itself first, with no API call.
+            sync_calls = lambda: sim.stats()["calls"].get("POST /v1/embeddings", {})
+            calls = sync_calls()
+            like = json.loads(batchctl(d, "--json", "similar", "corpus", "doc-42"))
+            self.assertEqual(like["results"][0]["custom_id"], "doc-42")
+            self.assertGreater(like["results"][0]["score"], 0.9999)
+            self.assertEqual(len(like["results"]), 10)
+            self.assertEqual(sync_calls(), calls, "similar asks the API nothing")
+            table = batchctl(d, "similar", "corpus", "doc-42", "-k", "3")
+            self.assertRegex(table.splitlines()[1], r"^1\s+1\.0000\s+doc-42\s+document 41")
+
+            # The envelope for what cannot be searched.
+            status, body = post(d.socket, "/v1/jobs/corpus/search", json.dumps({"like": "doc-0"}).encode())
+            self.assertEqual((status, body["error"]["code"]), (404, "unknown_custom_id"))
+            status, body = post(d.socket, "/v1/jobs/nope/search", json.dumps({"like": "doc-1"}).encode())
+            self.assertEqual((status, body["error"]["code"]), (404, "unknown_job"))
             d.stop()
         finally:
             sim.close()
