@@ -179,6 +179,16 @@ std::optional<manifest> parse_manifest(const json& j, const std::string& job, st
   return m;
 }
 
+int manifest::packed_inputs() const {
+  if (inputs_per_request > 0) return inputs_per_request;
+  std::int64_t dims = model.find("3-large") != std::string::npos ? 3072 : 1536;
+  if (body.contains("dimensions") && body["dimensions"].is_number_integer()) dims = body["dimensions"].get<std::int64_t>();
+  // An embedding's bytes in the answer: base64 of float32 (4/3 × 4), or about 20 a number as float JSON.
+  const bool floats = body.value("encoding_format", std::string("base64")) == "float";
+  const std::int64_t per_input = dims * (floats ? 20 : 6) + 64;
+  return static_cast<int>(std::clamp<std::int64_t>((512 * 1024) / std::max<std::int64_t>(per_input, 1), 1, 2048));
+}
+
 std::optional<manifest> load_manifest(const std::filesystem::path& file, const std::string& job,
                                       std::vector<manifest_problem>& problems) {
   std::ifstream in(file, std::ios::binary);

@@ -104,6 +104,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
                  "put {{input}} (text inputs) or {{field}} (object inputs) where each input goes, e.g. in a message's content");
 
   std::unordered_set<std::string> seen_ids;
+  const int packed_inputs = m.packed_inputs();
   // Packing state.
   std::string pack;            // the current packed request's input array content
   std::int64_t pack_first = 0, pack_count = 0, pack_bytes = 0, batch_inputs = 0;
@@ -207,7 +208,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         problem(in.line, "the input is larger than one batch may be", "make it smaller");
         return;
       }
-      if (pack_count == m.inputs_per_request || pack_bytes + bytes > max_tokens_per_embedding_request ||
+      if (pack_count == packed_inputs || pack_bytes + bytes > max_tokens_per_embedding_request ||
           batch_inputs == limits.max_embedding_inputs || line_bytes(pack.size() + 1 + piece.size()) > limits.max_bytes ||
           alone)
         close_pack();

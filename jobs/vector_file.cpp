@@ -72,7 +72,7 @@ void append_floats_json(std::string& out, std::span<const float> v) {
 vector_file::vector_file(const fs::path& dir, const fs::path& texts)
     : npy_(dir / "embeddings.npy"), map_(dir / "embeddings.rows.jsonl") {
   npy_.write(npy_header(0, 0));  // room for the real one
-  if (!texts.empty() && fs::exists(texts)) texts_ = std::make_unique<line_reader>(texts);
+  if (!texts.empty() && fs::exists(texts)) texts_ = std::make_unique<line_reader>(texts, 0, UINT64_MAX, 256 << 10);  // short lines: a small buffer
   parser_ = std::make_unique<simdjson::dom::parser>();
 }
 
