@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   }
   const fs::path out = argv[3];
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = batchd::jobs::assemble_manifest(*m, argv[2], out / "requests.jsonl", out / "ids.txt", {});
+  const auto r = batchd::jobs::assemble_manifest(*m, argv[2], out / "requests.jsonl", out / "ids.txt", {}, {});
   const auto t1 = std::chrono::steady_clock::now();
   const auto split = batchd::jobs::split_request_file(out / "requests.jsonl", {});
   const auto t2 = std::chrono::steady_clock::now();

@@ -228,6 +228,29 @@ int cmd_release(const options& o, const std::string& job) {
   return 0;
 }
 
+// search (a text: the daemon embeds it) and similar (a row of the job): one shape.
+int cmd_search(const options& o, const std::string& job, const json& ask) {
+  const auto j = call(o, "POST", "/v1/jobs/" + url_encode(job) + "/search", ask.dump());
+  if (o.json_out) return 0;
+  std::vector<std::vector<std::string>> rows{{"RANK", "SCORE", "CUSTOM_ID", "INPUT"}};
+  for (const auto& r : j.value("results", json::array())) {
+    char score[16];
+    std::snprintf(score, sizeof score, "%.4f", r.value("score", 0.0));
+    auto text = r.value("input", std::string());
+    if (text.size() > 60) {
+      std::size_t cut = 57;
+      while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // whole UTF-8 characters
+      text = text.substr(0, cut) + "...";
+    }
+    rows.push_back({str(r, "rank"), score, str(r, "custom_id"), text});
+  }
+  print_table(rows);
+  if (j.contains("cost"))
+    std::cout << "query: " << str(j["cost"], "prompt_tokens") << " tokens, $" << str(j["cost"], "regular_usd", "?")
+              << " at the regular price (in the ledger)\n";
+  return 0;
+}
+
 int cmd_submit(const options& o, const std::string& file, std::string name, const std::string& max_cost) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw failure("cannot read " + file);
@@ -322,6 +345,16 @@ int main(int argc, char** argv) {
   ledger->add_option("--since", since, "from this date (YYYY-MM-DD, UTC), inclusive");
   ledger->add_option("--until", until, "to this date (YYYY-MM-DD, UTC), exclusive");
   auto* health = app.add_subcommand("health", "is batchd up, and can it reach the API");
+  std::string text, custom_id;
+  std::size_t k = 10;
+  auto* search = app.add_subcommand("search", "rank a job's vectors by similarity to a text (embedded by batchd; booked)");
+  search->add_option("job", job, "an embeddings job with a vector file")->required();
+  search->add_option("text", text, "the query text")->required();
+  search->add_option("-k", k, "how many rows (1-1000)")->check(CLI::Range(1, 1000));
+  auto* similar = app.add_subcommand("similar", "rank a job's vectors by similarity to one of its rows (no API call)");
+  similar->add_option("job", job, "an embeddings job with a vector file")->required();
+  similar->add_option("custom_id", custom_id, "the row to compare with")->required();
+  similar->add_option("-k", k, "how many rows (1-1000)")->check(CLI::Range(1, 1000));
 
   try {
     app.parse(argc, argv);
@@ -338,6 +371,8 @@ int main(int argc, char** argv) {
     if (release->parsed()) return cmd_release(o, job);
     if (ledger->parsed()) return cmd_ledger(o, by, since, until);
     if (health->parsed()) return cmd_health(o);
+    if (search->parsed()) return cmd_search(o, job, {{"query", text}, {"k", k}});
+    if (similar->parsed()) return cmd_search(o, job, {{"like", custom_id}, {"k", k}});
   } catch (const std::exception& e) {
     std::cerr << "batchctl: " << e.what() << "\n";
     return 1;

@@ -160,7 +160,28 @@ void validate(const config& c, std::vector<std::string>& problems) {
     problems.push_back("api.base_url must start with https:// (or http:// for a loopback address)");
 }
 
+void flatten(const json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
+  for (const auto& [k, v] : j.items()) {
+    const auto name = prefix.empty() ? k : prefix + "." + k;
+    if (v.is_object()) flatten(v, name, out);
+    else out[name] = v.dump();
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> setting_changes(const std::map<std::string, std::string>& before,
+                                         const std::map<std::string, std::string>& after) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : after) {
+    const auto old = before.find(k);
+    if (old == before.end()) out.push_back(k + " set to " + v);
+    else if (old->second != v) out.push_back(k + " " + old->second + " → " + v);
+  }
+  for (const auto& [k, v] : before)
+    if (!after.contains(k)) out.push_back(k + " removed (was " + v + ")");
+  return out;
+}
 
 config_result load_config(int argc, char** argv) {
   config_result out;
@@ -195,8 +216,10 @@ config_result load_config(int argc, char** argv) {
       auto j = json::parse(in, nullptr, false, true);
       if (j.is_discarded() || !j.is_object())
         out.problems.push_back("the config file " + c.config_file.string() + " is not a JSON object");
-      else
+      else {
         apply_file(c, j, out.problems);
+        flatten(j, "", c.file_settings);
+      }
     }
   }
   auto env = [](const char* name) -> std::optional<std::string> {

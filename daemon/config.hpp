@@ -5,6 +5,7 @@
 // Validated once at start-up, reporting every problem.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,7 +42,14 @@ struct config {
   api_config api;
   jobs::pipeline_config pipeline;  // used as it is by the pipeline
   control_config control;
+  // The file's settings, flattened ("pipeline.max_attempts" → "3"), so a
+  // reload can say what it changed.
+  std::map<std::string, std::string> file_settings;
 };
+
+// "pipeline.max_attempts 3 → 5", one per setting added, changed or removed.
+std::vector<std::string> setting_changes(const std::map<std::string, std::string>& before,
+                                         const std::map<std::string, std::string>& after);
 
 // Parses flags (and the file and environment they point to). Returns the
 // config, or the list of problems (each a full sentence) to print.

@@ -20,6 +20,7 @@
 #include "pipeline.hpp"
 #include "spool.hpp"
 #include "stage.hpp"
+#include "control_search.hpp"
 
 namespace batchd::daemon {
 namespace fs = std::filesystem;
@@ -99,6 +100,10 @@ class api {
   static bool is_submit(const control_request& req) {
     return req.method == "POST" && req.target.substr(0, req.target.find('?')) == "/v1/jobs";
   }
+  static bool is_search(const control_request& req) {
+    const auto& s = parse_target(req.target).segments;
+    return req.method == "POST" && s.size() == 4 && s[0] == "v1" && s[1] == "jobs" && s[3] == "search";
+  }
 
   control_response operator()(const control_request& req) {
     const auto t = parse_target(req.target);
@@ -127,6 +132,7 @@ class api {
       if (req.method != "POST") return method_not_allowed("POST");
       return cancel(req, s[2]);
     }
+    if (s.size() == 4 && s[1] == "jobs" && s[3] == "search") return method_not_allowed("POST");
     if (s.size() == 4 && s[1] == "jobs" && s[3] == "release") {
       if (req.method != "POST") return method_not_allowed("POST");
       return release(req, s[2]);
@@ -143,7 +149,7 @@ class api {
     return error_response(404, "unknown_route",
                           "no route " + req.method + " " + req.target.substr(0, req.target.find('?')) +
                               "; see /v1/health, /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/cancel, "
-                              "/v1/jobs/{job}/release, /v1/ledger, /metrics");
+                              "/v1/jobs/{job}/release, /v1/jobs/{job}/search, /v1/ledger, /metrics");
   }
 
   std::optional<store::job_row> find_job(const std::string& name) { return ctx_.db.job_by_name(name); }
@@ -326,6 +332,12 @@ class api {
     co_return r;
   }
 
+  boost::asio::awaitable<control_response> search(control_request req) {
+    const bool may_pay = may_change(req.peer, ctx_.group);
+    if (!ctx_.vectors) co_return error_response(503, "unavailable", "search is not set up in this daemon");
+    co_return co_await search_route(*ctx_.vectors, parse_target(req.target).segments[2], req.body, may_pay,
+                                    not_allowed_peer(req));
+  }
 
  private:
   // The envelope, with the .error.json content as its details.
@@ -352,6 +364,7 @@ namespace {
 
 boost::asio::awaitable<control_response> handle(std::shared_ptr<api> a, control_request req) {
   if (api::is_submit(req)) co_return co_await a->submit(std::move(req));
+  if (api::is_search(req)) co_return co_await a->search(std::move(req));
   co_return (*a)(req);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The control socket's routes (DESIGN.md): health, jobs, submit, cancel,
-// ledger, metrics. Plain data in, plain data out; the server does the HTTP.
+// ledger, metrics, and search over a job's vector file. Plain data in, plain data out; the server does the HTTP.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +18,7 @@ class client;
 namespace batchd::jobs {
 class pipeline;
 class clock;
+class vector_queries;
 struct spool;
 }  // namespace batchd::jobs
 
@@ -33,6 +34,7 @@ struct control_context {
   std::string api_base;
   std::function<std::size_t()> connections;  // open control connections, for /metrics
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  jobs::vector_queries* vectors = nullptr;  // POST /v1/jobs/{job}/search
 };
 
 control_handler make_control_api(control_context ctx);

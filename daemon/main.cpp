@@ -24,6 +24,7 @@
 #include "notify.hpp"
 #include "pipeline.hpp"
 #include "state_lock.hpp"
+#include "vector_queries.hpp"
 
 namespace {
 
@@ -109,8 +110,10 @@ int main(int argc, char** argv) {
                           const std::string& method, const std::string& target, const daemon::peer_credentials& peer) {
       return daemon::control_body_limit(method, target, peer, group, max);
     };
+    jobs::vector_queries vectors(db, dirs, pool, api, runner, clk);
     daemon::control_context control_ctx{db, runner, dirs, api, clk, group_gid, cfg.api.base_url,
                                         [&] { return control ? control->connections() : std::size_t{0}; }};
+    control_ctx.vectors = &vectors;
     control = std::make_unique<daemon::control_server>(ioc.get_executor(), listen_fd, copt,
                                                        daemon::make_control_api(control_ctx));
     struct remove_socket_file {
@@ -146,8 +149,17 @@ int main(int argc, char** argv) {
     // Every transition is committed before the work it enables, so stopping
     // at any await leaves a state the next start resumes from.
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    // Boot test only: SIGUSR2 blocks the event loop, for the watchdog to catch.
+    const char* stall_hook = std::getenv("BATCHD_TEST_STALL_ON_SIGUSR2");
+    const bool stall_on_usr2 = stall_hook && *stall_hook == '1';
+    if (stall_on_usr2) signals.add(SIGUSR2);
+    auto file_settings = cfg.file_settings;
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const auto& ec, int sig) {
       if (ec) return;
+      if (sig == SIGUSR2 && stall_on_usr2) {
+        spdlog::warn("SIGUSR2: stalling the event loop on purpose (BATCHD_TEST_STALL_ON_SIGUSR2)");
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+      }
       if (sig == SIGHUP) {
         // Reload: the same flags, the file read again. Pipeline settings and the
         // log level apply from the next step on; paths and API settings need a restart.
@@ -168,7 +180,12 @@ int main(int argc, char** argv) {
               a.key_file != cfg.api.key_file || a.organization != cfg.api.organization || a.project != cfg.api.project ||
               a.ca_file != cfg.api.ca_file || a.requests_per_second != cfg.api.requests_per_second)
             spdlog::warn("SIGHUP: paths and api settings changed; they take effect at the next start");
-          spdlog::info("SIGHUP: configuration reloaded");
+          const auto changes = daemon::setting_changes(file_settings, again.value->file_settings);
+          file_settings = again.value->file_settings;
+          std::string what;
+          for (const auto& c : changes) what += (what.empty() ? "" : "; ") + c;
+          spdlog::info("SIGHUP: configuration reloaded from {}: {}", cfg.config_file.empty() ? "flags only" : cfg.config_file.string(),
+                       changes.empty() ? "no setting changed" : what);
         }
         systemd.send("READY=1");
         signals.async_wait(on_signal);

@@ -49,6 +49,12 @@ void atomic_file::write(std::string_view bytes) {
   if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) fail("write", temp_);
 }
 
+void atomic_file::write_at(std::uint64_t offset, std::string_view bytes) {
+  if (std::fflush(file_) != 0 ||
+      ::pwrite(fileno(file_), bytes.data(), bytes.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(bytes.size()))
+    fail("write", temp_);
+}
+
 void atomic_file::line(std::string_view s) {
   write(s);
   if (std::fputc('\n', file_) == EOF) fail("write", temp_);

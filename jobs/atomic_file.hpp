@@ -23,6 +23,8 @@ class atomic_file {
 
   void write(std::string_view bytes);
   void line(std::string_view s);  // s and a newline
+  // Overwrites bytes already written (a header filled in at the end).
+  void write_at(std::uint64_t offset, std::string_view bytes);
   std::int64_t lines() const { return lines_; }
   // fsync, rename into place, fsync the directory. Throws std::system_error.
   void commit();

@@ -33,6 +33,11 @@ struct job_spec {
   bool input_order = true;     // outbox lines in input order (else as received)
   std::string model;           // the job's model, for unpacked lines without one
   std::string id_prefix, id_field;  // how a manifest's inputs are named
+  // Embeddings manifests: "jsonl", "npy" or "both" (manifest.hpp). When batchd
+  // asked for base64 itself, results.jsonl gets the vectors back as floats.
+  std::string output = "jsonl";
+  bool float_lines = false;
+  std::string texts;  // each input's text, cut short, one JSON string a line (for the vector file's row map)
 
   static job_spec parse(const std::string& text);  // "" gives the defaults
   std::string dump() const;

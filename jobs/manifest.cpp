@@ -12,7 +12,8 @@ namespace {
 
 const std::vector<std::string> known_keys = {
     "endpoint", "model",    "body",     "inputs",       "inputs_file", "input_field",       "custom_id",
-    "completion_window",    "metadata", "max_cost_usd", "priority",    "order",             "inputs_per_request"};
+    "completion_window",    "metadata", "max_cost_usd", "priority",    "order",             "inputs_per_request",
+    "output"};
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<std::size_t> row(b.size() + 1);
@@ -157,6 +158,16 @@ std::optional<manifest> parse_manifest(const json& j, const std::string& job, st
     else
       m.inputs_per_request = v.get<int>();
   }
+  if (j.contains("output")) {
+    const auto o = j["output"].is_string() ? j["output"].get<std::string>() : "";
+    if (o != "jsonl" && o != "npy" && o != "both")
+      problem("output", "\"output\" must be \"jsonl\" (results.jsonl), \"npy\" (embeddings.npy) or \"both\"", "");
+    else if (o != "jsonl" && !m.packs())
+      problem("output", "\"output\": \"" + o + "\" is for embeddings manifests; this one is for " + m.endpoint,
+              "remove \"output\", or use the /v1/embeddings endpoint");
+    else
+      m.output = o;
+  }
   // The body template: batchd sets the model (and, for embeddings, the input).
   if (m.body.contains("model") && m.body["model"] != m.model)
     problem("body", "\"body.model\" differs from \"model\"", "leave the model out of the body");
@@ -166,6 +177,16 @@ std::optional<manifest> parse_manifest(const json& j, const std::string& job, st
     problem("body", "\"body.stream\" is true; batch requests cannot stream", "remove it");
   if (problems.size() != before) return std::nullopt;
   return m;
+}
+
+int manifest::packed_inputs() const {
+  if (inputs_per_request > 0) return inputs_per_request;
+  std::int64_t dims = model.find("3-large") != std::string::npos ? 3072 : 1536;
+  if (body.contains("dimensions") && body["dimensions"].is_number_integer()) dims = body["dimensions"].get<std::int64_t>();
+  // An embedding's bytes in the answer: base64 of float32 (4/3 × 4), or about 20 a number as float JSON.
+  const bool floats = body.value("encoding_format", std::string("base64")) == "float";
+  const std::int64_t per_input = dims * (floats ? 20 : 6) + 64;
+  return static_cast<int>(std::clamp<std::int64_t>((512 * 1024) / std::max<std::int64_t>(per_input, 1), 1, 2048));
 }
 
 std::optional<manifest> load_manifest(const std::filesystem::path& file, const std::string& job,

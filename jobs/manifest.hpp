@@ -29,9 +29,20 @@ struct manifest {
   std::optional<picousd> max_cost;
   std::int64_t priority = 0;                        // accepted; not used for scheduling yet
   bool input_order = true;                          // results.jsonl in input order (else as received)
-  int inputs_per_request = 2048;                    // embeddings: inputs packed into one request
+  int inputs_per_request = 0;                       // embeddings: inputs packed into one request; 0: packed_inputs()
+  std::string output = "jsonl";                     // embeddings: "jsonl", "npy" (a vector file) or "both"
+
+  bool writes_vectors() const { return output != "jsonl"; }
+  // Packed embeddings travel as base64 (about 2.3 times fewer bytes than
+  // float JSON), unless the body template sets a format itself.
+  bool asks_base64() const { return packs() && !body.contains("encoding_format"); }
+  bool writes_lines() const { return output != "npy"; }
 
   bool packs() const { return endpoint == "/v1/embeddings"; }
+  // Inputs a packed request carries: as the manifest says, else as many as
+  // keep each answer's line near 512 KiB (64 at 1536 dimensions as base64),
+  // so that reading a line back stays small next to the rest of batchd.
+  int packed_inputs() const;
 };
 
 // One thing wrong, for <file>.error.json.

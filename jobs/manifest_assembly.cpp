@@ -56,7 +56,8 @@ bool parse_pack_id(std::string_view id, std::int64_t& first, std::int64_t& count
 }
 
 assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file, const fs::path& requests_path,
-                                  const fs::path& ids_path, const batch_limits& limits, std::size_t max_problems) {
+                                  const fs::path& ids_path, const fs::path& texts_path, const batch_limits& limits,
+                                  std::size_t max_problems) {
   assembly_report r;
   auto problem = [&](std::int64_t line, std::string message, std::string hint) {
     ++r.problem_lines;
@@ -65,6 +66,8 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   };
   hashing_writer out(requests_path);
   writer ids(ids_path);
+  std::optional<writer> texts;
+  if (!texts_path.empty()) texts.emplace(texts_path);
   chunk_cutter cutter(requests_path, limits, out);
   // Appends the line the buffer holds from `from` on (its newline added here).
   auto finish_line = [&](std::size_t from, std::int64_t inputs) {
@@ -83,6 +86,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   const std::int64_t output_cap = literal_output_cap(m.body);
   json body = m.body;
   body["model"] = m.model;
+  if (m.asks_base64()) body["encoding_format"] = "base64";
   const auto body_text = body.dump();
   const auto parts = compile(body_text);
   const std::string line_head = "{\"custom_id\":\"", line_mid = "\",\"method\":\"POST\",\"url\":\"" + m.endpoint + "\",\"body\":";
@@ -100,6 +104,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
                  "put {{input}} (text inputs) or {{field}} (object inputs) where each input goes, e.g. in a message's content");
 
   std::unordered_set<std::string> seen_ids;
+  const int packed_inputs = m.packed_inputs();
   // Packing state.
   std::string pack;            // the current packed request's input array content
   std::int64_t pack_first = 0, pack_count = 0, pack_bytes = 0, batch_inputs = 0;
@@ -168,6 +173,13 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         value.assign(s);
         text = value;
       }
+      if (texts) {
+        auto& t = texts->buf();
+        t += '"';
+        escape_into(t, utf8_prefix(text, row_text_bytes));
+        t += "\"\n";
+        texts->maybe_flush();
+      }
       if (text.empty()) {
         problem(in.line, "the input is empty; the API refuses empty embedding inputs", "remove the line or give it text");
         return;
@@ -196,7 +208,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
         problem(in.line, "the input is larger than one batch may be", "make it smaller");
         return;
       }
-      if (pack_count == m.inputs_per_request || pack_bytes + bytes > max_tokens_per_embedding_request ||
+      if (pack_count == packed_inputs || pack_bytes + bytes > max_tokens_per_embedding_request ||
           batch_inputs == limits.max_embedding_inputs || line_bytes(pack.size() + 1 + piece.size()) > limits.max_bytes ||
           alone)
         close_pack();
@@ -329,6 +341,7 @@ assembly_report assemble_manifest(const manifest& m, const fs::path& inputs_file
   close_pack();
   if (r.inputs == 0 && r.problem_lines == 0) problem(0, "there are no inputs", "add at least one");
   ids.close();
+  if (texts) texts->close();
   r.chunks = cutter.finish(out.finish());
   return r;
 }

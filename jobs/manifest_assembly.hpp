@@ -26,10 +26,16 @@ struct assembly_report {
 
 // `inputs_file`: the manifest's inputs file (empty for inline inputs).
 // Writes the request lines to `requests` and every input's custom_id, one a
-// line in input order, to `ids`. Chunks are cut as split_request_file cuts.
+// line in input order, to `ids`, and (unless `texts` is empty) the start of
+// each input's text to `texts`, one JSON string a line. Chunks are cut as
+// split_request_file cuts.
 assembly_report assemble_manifest(const manifest& m, const std::filesystem::path& inputs_file,
                                   const std::filesystem::path& requests, const std::filesystem::path& ids,
-                                  const batch_limits& limits, std::size_t max_problems = 20);
+                                  const std::filesystem::path& texts, const batch_limits& limits,
+                                  std::size_t max_problems = 20);
+
+// How much of an input's text the row map of a vector file keeps.
+inline constexpr std::size_t row_text_bytes = 200;
 
 // Embedding requests batchd packed carry this custom_id: "batchd-pack-<first
 // input index, 0-based>-<count>".

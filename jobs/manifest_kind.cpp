@@ -41,6 +41,22 @@ json problems_json(const std::vector<manifest_problem>& problems) {
   return errors;
 }
 
+// What later steps need of the manifest; `dir` holds the id and text files.
+job_spec spec_of(const manifest& m, const fs::path& dir) {
+  job_spec spec;
+  spec.ids = {(dir / "ids.txt").string()};
+  spec.metadata = m.metadata;
+  spec.packs = m.packs();
+  spec.input_order = m.input_order;
+  spec.model = m.model;
+  spec.id_prefix = m.id_prefix;
+  spec.id_field = m.id_field;
+  spec.output = m.output;
+  spec.float_lines = m.asks_base64();
+  if (m.writes_vectors()) spec.texts = (dir / "inputs.text").string();
+  return spec;
+}
+
 }  // namespace
 
 std::vector<fs::path> manifest_kind::companions(const fs::path& dropped) const {
@@ -75,7 +91,8 @@ assembly manifest_kind::assemble(const store::job_row& job, const fs::path& work
   if (m && problems.empty()) {
     fs::create_directories(work);
     built = assemble_manifest(*m, m->inputs_file.empty() ? fs::path() : dir / m->inputs_file,
-                              work / "requests.jsonl", work / "ids.txt", opt.limits);
+                              work / "requests.jsonl", work / "ids.txt",
+                              m->writes_vectors() ? work / "inputs.text" : fs::path(), opt.limits);
     problems = std::move(built.problems);
   }
   if (!problems.empty()) {
@@ -102,13 +119,7 @@ assembly manifest_kind::assemble(const store::job_row& job, const fs::path& work
     a.chunks[i].ids = work / ("chunk-" + std::to_string(i + 1) + ".ids");
     write_chunk_ids(a.chunks[i], a.chunks[i].ids);
   }
-  a.spec.ids = {(work / "ids.txt").string()};
-  a.spec.metadata = m->metadata;
-  a.spec.packs = m->packs();
-  a.spec.input_order = m->input_order;
-  a.spec.model = m->model;
-  a.spec.id_prefix = m->id_prefix;
-  a.spec.id_field = m->id_field;
+  a.spec = spec_of(*m, work);
   return a;
 }
 
@@ -116,15 +127,7 @@ job_spec manifest_kind::recover_spec(const store::job_row& job, const fs::path& 
   std::vector<manifest_problem> problems;
   const auto m = load_manifest(job.source, job.name, problems);
   if (!m) throw std::runtime_error("job " + job.name + ": its kept manifest no longer reads");
-  job_spec spec;
-  spec.ids = {(job_dir / "ids.txt").string()};  // where that batchd wrote them
-  spec.metadata = m->metadata;
-  spec.packs = m->packs();
-  spec.input_order = m->input_order;
-  spec.model = m->model;
-  spec.id_prefix = m->id_prefix;
-  spec.id_field = m->id_field;
-  return spec;
+  return spec_of(*m, job_dir);  // where that batchd wrote its ids
 }
 
 void manifest_kind::publish(outbox_writer& out, const result_parts& parts, const job_spec& spec) const {

@@ -9,6 +9,12 @@ using nlohmann::json;
 
 // Text with nothing to escape, the usual case, is checked 16 bytes at a
 // time (SSE2, part of x86-64) and copied in runs.
+std::string_view utf8_prefix(std::string_view s, std::size_t bytes) {
+  if (s.size() <= bytes) return s;
+  while (bytes > 0 && (static_cast<unsigned char>(s[bytes]) & 0xC0) == 0x80) --bytes;  // a continuation byte
+  return s.substr(0, bytes);
+}
+
 void escape_into(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   std::size_t run = 0, i = 0;

@@ -21,6 +21,8 @@ namespace batchd::jobs {
 
 // Appends `s` as JSON string content (no quotes).
 void escape_into(std::string& out, std::string_view s);
+// At most `bytes` of `s`, never cutting a UTF-8 character in two.
+std::string_view utf8_prefix(std::string_view s, std::size_t bytes);
 
 // A max_tokens-style cap the template sets to a number, if any.
 std::int64_t literal_output_cap(const nlohmann::json& body);

@@ -10,12 +10,14 @@
 #include <stdexcept>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <optional>
 #include <unordered_map>
 
 #include "job_report.hpp"
 #include "outbox_writer.hpp"
 #include "line_reader.hpp"
 #include "manifest_assembly.hpp"
+#include "vector_file.hpp"
 
 namespace batchd::jobs {
 namespace fs = std::filesystem;
@@ -107,14 +109,29 @@ std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
 
 // Writes one output file from its parts. For results, inputs a packed
 // response left out are added to `missing` as error lines.
+// An embedding's numbers: from base64 or from an array.
+bool floats_of(simdjson::dom::element e, std::vector<float>& out) {
+  std::string_view text;
+  if (!e.get(text)) return decode_base64_floats(text, out);
+  simdjson::dom::array a;
+  if (e.get(a)) return false;
+  out.clear();
+  for (auto x : a) {
+    double d = 0;
+    if (x.get(d)) return false;
+    out.push_back(static_cast<float>(d));
+  }
+  return true;
+}
+
 void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const job_spec& m, id_book& ids,
-                  bool results, std::vector<std::pair<std::string, std::string>>& missing) {
+                  bool results, std::vector<std::pair<std::string, std::string>>& missing, vector_file* vectors) {
   auto write = [&](std::string_view id, std::string_view line) {
     if (results) out.result(id, line);
     else out.error(id, line);
   };
   auto lines = locate(parts, ids, m.packs);
-  if (m.input_order)
+  if (m.input_order || vectors)  // a vector file's rows are in input order
     std::stable_sort(lines.begin(), lines.end(),
                      [](const located& a, const located& b) { return a.first_input < b.first_input; });
   struct open_parts {
@@ -128,6 +145,8 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
   for (const auto& p : parts) files.push_back(std::fopen(p.c_str(), "rb"));
   simdjson::dom::parser parser;
   std::string buf;
+  std::vector<float> floats;
+  const bool needs_floats = vectors || m.float_lines;
   for (const auto& l : lines) {
     const auto line = read_at(files[l.part], l.offset, l.length);
     std::int64_t first = 0, count = 0;
@@ -142,6 +161,7 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
       // Each embedding of the packed response becomes its input's line.
       std::string_view model;
       if (doc.at_pointer("/response/body/model").get(model)) model = m.model;
+      std::vector<simdjson::dom::element> found(static_cast<std::size_t>(count));
       std::vector<bool> seen(static_cast<std::size_t>(count));
       simdjson::dom::array data;
       if (!doc.at_pointer("/response/body/data").get(data)) {
@@ -152,14 +172,32 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
               seen[static_cast<std::size_t>(index)])
             continue;
           seen[static_cast<std::size_t>(index)] = true;
-          const auto& id = ids.id_at(first + index);
+          found[static_cast<std::size_t>(index)] = embedding;
+        }
+      }
+      // In index order, so that a vector file's rows follow the inputs.
+      for (std::int64_t i = 0; i < count; ++i) {
+        if (!seen[static_cast<std::size_t>(i)]) continue;
+        const auto& id = ids.id_at(first + i);
+        const auto embedding = found[static_cast<std::size_t>(i)];
+        if (needs_floats && !floats_of(embedding, floats)) {
+          seen[static_cast<std::size_t>(i)] = false;  // unreadable: an error line below, never a wrong vector
+          continue;
+        }
+        bool admitted = false;
+        if (m.output == "npy") {
+          admitted = out.result_elsewhere(id);
+        } else {
           buf = json{{"custom_id", id}, {"model", std::string(model)}}.dump();
           buf.pop_back();
           buf += ",\"embedding\":";
-          buf += simdjson::minify(embedding);
+          // base64 batchd asked for itself goes back to the floats the user expects.
+          if (m.float_lines && embedding.is_string()) append_floats_json(buf, floats);
+          else buf += simdjson::minify(embedding);
           buf += '}';
-          out.result(id, buf);
+          admitted = out.result(id, buf);
         }
+        if (admitted && vectors) vectors->add(first + i, id, floats);
       }
       // No line is lost: an input the response skipped becomes an error.
       for (std::int64_t i = 0; i < count; ++i)
@@ -188,8 +226,11 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
 void publish_manifest_results(outbox_writer& out, const result_parts& parts, const job_spec& spec) {
   id_book book(spec);
   std::vector<std::pair<std::string, std::string>> missing;
-  write_sorted(parts.results, out, spec, book, true, missing);
-  write_sorted(parts.errors, out, spec, book, false, missing);
+  std::optional<vector_file> vectors;
+  if (spec.output != "jsonl") vectors.emplace(out.dir(), spec.texts);
+  write_sorted(parts.results, out, spec, book, true, missing, vectors ? &*vectors : nullptr);
+  write_sorted(parts.errors, out, spec, book, false, missing, nullptr);
+  if (vectors) vectors->commit();
 }
 
 }  // namespace batchd::jobs

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <system_error>
 
 namespace batchd::jobs {
@@ -46,8 +47,10 @@ std::vector<std::string_view> id_accounts::unseen() const {
   return out;
 }
 
-outbox_writer::outbox_writer(const fs::path& dir, id_accounts& ids)
-    : ids_(ids), results_(dir / "results.jsonl"), errors_(dir / "errors.jsonl") {}
+outbox_writer::outbox_writer(const fs::path& dir, id_accounts& ids, bool result_lines)
+    : ids_(ids), dir_(dir), errors_(dir / "errors.jsonl") {
+  if (result_lines) results_.emplace(dir / "results.jsonl");
+}
 
 bool outbox_writer::admit(std::string_view id) {
   switch (ids_.note(id)) {
@@ -59,8 +62,15 @@ bool outbox_writer::admit(std::string_view id) {
 }
 
 bool outbox_writer::result(std::string_view id, std::string_view line) {
+  if (!results_) throw std::logic_error("this job's results go to another file");
   if (!admit(id)) return false;
-  results_.line(line);
+  results_->line(line);
+  ++t_.results;
+  return true;
+}
+
+bool outbox_writer::result_elsewhere(std::string_view id) {
+  if (!admit(id)) return false;
   ++t_.results;
   return true;
 }
@@ -81,7 +91,7 @@ outbox_writer::totals outbox_writer::commit(std::string_view missing_code, std::
     ++t_.errors;
     ++t_.missing;
   }
-  results_.commit();
+  if (results_) results_->commit();
   errors_.commit();
   return t_;
 }

@@ -5,6 +5,7 @@
 // and counted; an asked id with no line gets an error line of its own.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,11 +33,15 @@ class id_accounts {
 
 class outbox_writer {
  public:
-  // Opens `dir/results.jsonl` and `dir/errors.jsonl` under temporary names.
-  outbox_writer(const std::filesystem::path& dir, id_accounts& ids);
+  // Opens `dir/results.jsonl` (unless `result_lines` is false: a job whose
+  // results go to another file) and `dir/errors.jsonl` under temporary names.
+  outbox_writer(const std::filesystem::path& dir, id_accounts& ids, bool result_lines = true);
 
   // False (and nothing written) when `id` was written already or never asked.
   bool result(std::string_view id, std::string_view line);
+  // A result kept elsewhere (a vector file's row), counted like a line.
+  bool result_elsewhere(std::string_view id);
+  const std::filesystem::path& dir() const { return dir_; }
   bool error(std::string_view id, std::string_view line);
 
   struct totals {
@@ -51,7 +56,9 @@ class outbox_writer {
  private:
   bool admit(std::string_view id);
   id_accounts& ids_;
-  atomic_file results_, errors_;
+  std::filesystem::path dir_;
+  std::optional<atomic_file> results_;
+  atomic_file errors_;
   totals t_;
 };
 

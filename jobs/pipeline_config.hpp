@@ -31,8 +31,8 @@ struct pipeline_config {
   double step_retry_initial_s = 30;
   double step_retry_cap_s = 3600;
   int step_max_failures = 10;
-  double retention_days = 7;
-  int workers = 0;                     // threads for heavy file work; 0: one a core, at least 2           // a finished job's working files go this long after it ended
+  double retention_days = 7;           // a finished job's working files go this long after it ended
+  int workers = 0;                     // threads for heavy file work; 0: one a core, at least 2
   std::int64_t max_file_bytes = 1LL << 31;
   batch_limits limits;
 

@@ -257,6 +257,15 @@ awaitable<batch> client::create_batch(create_batch_request req, retry_create ret
   co_return parse_batch(parse_body(co_await impl_->call(c, retry == retry_create::yes)));
 }
 
+awaitable<json> client::create_embeddings(json body) {
+  http_call c;
+  c.method = "POST";
+  c.target = "/embeddings";
+  c.content_type = "application/json";
+  c.body = body.dump();
+  co_return parse_body(co_await impl_->call(c, true));
+}
+
 awaitable<batch> client::retrieve_batch(std::string id) {
   const auto target = "/batches/" + url_encode(id);
   co_return parse_batch(co_await impl_->get_json(target));

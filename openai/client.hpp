@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,11 @@ class client {
   boost::asio::awaitable<std::vector<batch>> list_batches(
       std::function<bool(const batch&)> keep_going = {});
   boost::asio::awaitable<batch> cancel_batch(std::string id);
+
+  // POST /v1/embeddings, synchronous: the response body as the API sent it.
+  // Retried like a read: it creates nothing, and a query whose reply was
+  // lost is asked again rather than left unanswered.
+  boost::asio::awaitable<nlohmann::json> create_embeddings(nlohmann::json body);
 
   // What every call did (retries included), for /metrics and /v1/health.
   const call_stats& stats() const;

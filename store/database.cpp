@@ -403,11 +403,13 @@ void database::release_job(std::int64_t id) {
 
 bool database::book(const ledger_entry& e, double now) {
   auto& q = statement("INSERT OR IGNORE INTO ledger (job_id, chunk_id, model, booked_at, day, requests, "
-                      "prompt_tokens, cached_tokens, completion_tokens, batch_cost, regular_cost) "
-                      "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?)");
+                      "prompt_tokens, cached_tokens, completion_tokens, batch_cost, regular_cost, kind) "
+                      "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?, ?)");
   const statement_reset reset_after{q};
   q.bind(1, e.job_id);
-  q.bind(2, e.chunk_id);
+  if (e.sync) q.bind(2);  // NULL: no chunk
+  else q.bind(2, e.chunk_id);
+  q.bind(12, e.sync ? "sync" : "batch");
   q.bind(3, e.model);
   q.bind(4, now);
   q.bind(5, static_cast<std::int64_t>(now));

@@ -49,12 +49,14 @@ struct job_row {
   std::optional<double> retry_at;
 };
 
-// One booking: what one chunk attempt's results used of one model.
+// One booking: what one chunk attempt's results used of one model, or one
+// synchronous call made for a job (chunk_id 0; paid at the regular price).
 struct ledger_entry {
   std::int64_t job_id = 0, chunk_id = 0;
   std::string model;
   std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   std::optional<std::int64_t> batch_cost, regular_cost;  // pico-USD; unset: unknown
+  bool sync = false;
 };
 
 // Bookings summed under one key (a day, a month, a model or a job name).

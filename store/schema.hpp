@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 5> migrations = {
+inline constexpr std::array<std::string_view, 6> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -188,6 +188,36 @@ ALTER TABLE chunks ADD COLUMN api_input_tokens INTEGER;  -- NULL: the batch carr
 ALTER TABLE chunks ADD COLUMN api_cached_tokens INTEGER;
 ALTER TABLE chunks ADD COLUMN api_output_tokens INTEGER;
 ALTER TABLE chunks ADD COLUMN usage_mismatch INTEGER NOT NULL DEFAULT 0 CHECK (usage_mismatch IN (0, 1));
+)sql",
+    // 6: synchronous calls in the ledger (a search's query embedding): no
+    // chunk, booked at the regular price in both cost columns.
+    R"sql(
+CREATE TABLE ledger_v6 (
+  id                INTEGER PRIMARY KEY,
+  job_id            INTEGER NOT NULL REFERENCES jobs(id),
+  chunk_id          INTEGER REFERENCES chunks(id),  -- NULL for a synchronous call
+  kind              TEXT NOT NULL DEFAULT 'batch' CHECK (kind IN ('batch', 'sync')),
+  model             TEXT NOT NULL,
+  booked_at         REAL NOT NULL,
+  day               TEXT NOT NULL,
+  requests          INTEGER NOT NULL,
+  prompt_tokens     INTEGER NOT NULL,
+  cached_tokens     INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  batch_cost        INTEGER,                   -- what was paid: the batch price, or the regular one for a sync call
+  regular_cost      INTEGER,
+  UNIQUE (chunk_id, model),
+  CHECK ((batch_cost IS NULL) = (regular_cost IS NULL)),
+  CHECK ((kind = 'sync') = (chunk_id IS NULL))
+);
+INSERT INTO ledger_v6 (id, job_id, chunk_id, model, booked_at, day, requests, prompt_tokens, cached_tokens,
+                       completion_tokens, batch_cost, regular_cost)
+  SELECT id, job_id, chunk_id, model, booked_at, day, requests, prompt_tokens, cached_tokens, completion_tokens,
+         batch_cost, regular_cost FROM ledger;
+DROP TABLE ledger;
+ALTER TABLE ledger_v6 RENAME TO ledger;
+CREATE INDEX ledger_by_day ON ledger (day);
+CREATE INDEX ledger_by_job ON ledger (job_id);
 )sql",
 };
 

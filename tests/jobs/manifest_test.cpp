@@ -55,7 +55,7 @@ TEST_F(assembly, a_template_filled_with_escaped_text_and_whole_values) {
                         {"body", {{"messages", {{{"role", "user"}, {"content", "Q: {{q}}"}}}}, {"max_tokens", "{{n}}"}}},
                         {"inputs", {{{"q", "say \"hi\"\n\ttab \x01"}, {"n", 7}}}},
                         {"custom_id", {{"prefix", "c-"}}}});
-  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {});
+  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {}, {});
   ASSERT_TRUE(r.problems.empty()) << r.problems.front().message;
   const auto got = lines(dir / "req.jsonl");
   ASSERT_EQ(got.size(), 1u);
@@ -73,7 +73,7 @@ TEST_F(assembly, embeddings_pack_within_the_request_and_batch_limits) {
                   {"inputs_per_request", 4}, {"body", {{"dimensions", 8}}}});
   batch_limits limits;
   limits.max_embedding_inputs = 10;
-  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", limits);
+  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {}, limits);
   ASSERT_TRUE(r.problems.empty());
   std::vector<std::string> ids;
   std::vector<std::size_t> sizes;
@@ -96,7 +96,7 @@ TEST_F(assembly, embeddings_pack_within_the_request_and_batch_limits) {
 TEST_F(assembly, a_long_input_goes_alone_and_ids_with_control_characters_are_refused) {
   const auto m = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
                         {"inputs", {"a", std::string(20'000, 'x'), "b", "c"}}});
-  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {});
+  const auto r = assemble_manifest(m, {}, dir / "req.jsonl", dir / "ids.txt", {}, {});
   ASSERT_TRUE(r.problems.empty());
   std::vector<std::size_t> sizes;
   for (const auto& l : lines(dir / "req.jsonl")) sizes.push_back(l["body"]["input"].size());
@@ -104,7 +104,7 @@ TEST_F(assembly, a_long_input_goes_alone_and_ids_with_control_characters_are_ref
 
   const auto bad = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
                           {"inputs", {{{"id", "a\nb"}, {"text", "x"}}}}, {"custom_id", {{"field", "id"}}}});
-  const auto r2 = assemble_manifest(bad, {}, dir / "req2.jsonl", dir / "ids2.txt", {});
+  const auto r2 = assemble_manifest(bad, {}, dir / "req2.jsonl", dir / "ids2.txt", {}, {});
   ASSERT_EQ(r2.problems.size(), 1u);
   EXPECT_NE(r2.problems[0].message.find("control character"), std::string::npos);
 }
@@ -113,7 +113,7 @@ TEST_F(assembly, duplicate_ids_and_empty_inputs_are_reported_with_their_line) {
   std::ofstream(dir / "in.inputs.jsonl") << "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}\n{\"id\":\"b\",\"text\":\"\"}\n";
   const auto m = parse({{"endpoint", "/v1/embeddings"}, {"model", "text-embedding-3-small"},
                         {"inputs_file", "in.inputs.jsonl"}, {"custom_id", {{"field", "id"}}}});
-  const auto r = assemble_manifest(m, dir / "in.inputs.jsonl", dir / "req.jsonl", dir / "ids.txt", {});
+  const auto r = assemble_manifest(m, dir / "in.inputs.jsonl", dir / "req.jsonl", dir / "ids.txt", {}, {});
   ASSERT_EQ(r.problems.size(), 2u);
   EXPECT_EQ(r.problems[0].line, 2);
   EXPECT_NE(r.problems[0].message.find("used by an earlier input"), std::string::npos);

@@ -1,0 +1,179 @@
+#include "vector_queries.hpp"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include "client.hpp"
+#include "clock.hpp"
+#include "database.hpp"
+#include "job_kind.hpp"
+#include "line_reader.hpp"
+#include "money.hpp"
+#include "pipeline.hpp"
+#include "vector_file.hpp"
+#include "vector_search.hpp"
+#include "worker_pool.hpp"
+
+namespace batchd::jobs {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A job's vector file, mapped, and where each row's line starts in its row map.
+struct loaded_vectors {
+  std::unique_ptr<npy_map> vectors;
+  fs::path rows_file;
+  std::vector<std::uint64_t> offsets;  // 8 bytes a row: 8 MB for a million
+  ino_t inode = 0;
+  std::int64_t mtime_ns = 0;
+
+  // The row of `custom_id`, by a scan of the row map (its lines start {"custom_id":…).
+  std::optional<std::int64_t> row_of(const std::string& custom_id) const {
+    const auto head = "{\"custom_id\":" + json(custom_id).dump() + ",";
+    line_reader reader(rows_file);
+    std::string_view line;
+    for (std::int64_t row = 0; reader.next(line); ++row)
+      if (line.substr(0, head.size()) == head) return row;
+    return std::nullopt;
+  }
+
+  json row_json(std::int64_t row) const {
+    const auto from = offsets[static_cast<std::size_t>(row)];
+    const auto to = static_cast<std::size_t>(row) + 1 < offsets.size() ? offsets[static_cast<std::size_t>(row) + 1]
+                                                                     : fs::file_size(rows_file);
+    std::string line(to - from, '\0');
+    const int fd = ::open(rows_file.c_str(), O_RDONLY | O_CLOEXEC);
+    const auto got = fd < 0 ? -1 : ::pread(fd, line.data(), line.size(), static_cast<off_t>(from));
+    if (fd >= 0) ::close(fd);
+    if (got != static_cast<ssize_t>(line.size())) throw std::runtime_error("cannot read " + rows_file.string());
+    return json::parse(line);
+  }
+};
+
+namespace {
+
+std::pair<ino_t, std::int64_t> identity(const fs::path& p) {
+  struct stat st{};
+  if (::stat(p.c_str(), &st) != 0) return {0, 0};
+  return {st.st_ino, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+std::shared_ptr<const loaded_vectors> load_now(const fs::path& dir) {
+  auto v = std::make_shared<loaded_vectors>();
+  std::tie(v->inode, v->mtime_ns) = identity(dir / "embeddings.npy");
+  v->vectors = std::make_unique<npy_map>(dir / "embeddings.npy");
+  v->rows_file = dir / "embeddings.rows.jsonl";
+  line_reader reader(v->rows_file);
+  std::string_view line;
+  std::uint64_t at = 0;
+  while (reader.next(line)) {
+    v->offsets.push_back(at);
+    at = reader.position();
+  }
+  if (static_cast<std::int64_t>(v->offsets.size()) != v->vectors->rows())
+    throw std::runtime_error(dir.string() + ": embeddings.npy has " + std::to_string(v->vectors->rows()) +
+                             " rows but embeddings.rows.jsonl " + std::to_string(v->offsets.size()));
+  return v;
+}
+
+// Model names whose dimensions cannot be chosen (API-FACTS: ada-002 refuses "dimensions").
+bool fixed_dimensions(const std::string& model) { return model.rfind("text-embedding-ada-002", 0) == 0; }
+
+}  // namespace
+
+vector_queries::vector_queries(store::database& db, spool dirs, worker_pool& pool, openai::client& api,
+                               const pipeline& runner, const clock& clk)
+    : db_(db), dirs_(std::move(dirs)), pool_(pool), api_(api), runner_(runner), clock_(clk) {}
+
+vector_queries::~vector_queries() = default;
+
+boost::asio::awaitable<std::shared_ptr<const loaded_vectors>> vector_queries::load(const fs::path& dir) {
+  const auto key = dir.string();
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    if (identity(dir / "embeddings.npy") == std::pair{it->second->inode, it->second->mtime_ns}) co_return it->second;
+    cache_.erase(it);
+  }
+  const auto work = [dir] { return load_now(dir); };
+  auto loaded = co_await pool_.run(work);
+  if (cache_.size() >= 4) cache_.erase(cache_.begin());
+  cache_[key] = loaded;
+  co_return loaded;
+}
+
+boost::asio::awaitable<json> vector_queries::search(search_request r) {
+  if (r.query.has_value() == r.like.has_value())
+    throw search_refusal(400, "invalid_request", "give \"query\" (a text) or \"like\" (a custom_id), one of them");
+  if (r.k == 0 || r.k > 1000) throw search_refusal(400, "invalid_parameter", "k must be from 1 to 1000");
+  if (r.query && r.query->empty()) throw search_refusal(400, "invalid_parameter", "the query text is empty");
+  const auto job = db_.job_by_name(r.job);
+  if (!job) throw search_refusal(404, "unknown_job", "no job named '" + r.job + "'");
+  const auto spec = job_spec::parse(job->spec);
+  const auto dir = dirs_.outbox / job->name;
+  if (spec.output == "jsonl" || !fs::exists(dir / "embeddings.npy"))
+    throw search_refusal(409, "no_vectors",
+                         "job '" + job->name + "' has no vector file" +
+                             (spec.output == "jsonl" ? "; an embeddings manifest with \"output\": \"npy\" or \"both\" makes one"
+                                                     : " yet; it is written when the job ends"));
+  const auto vectors = co_await load(dir);
+  const auto dims = vectors->vectors->dims();
+  json doc = {{"job", job->name}, {"rows", vectors->vectors->rows()}, {"dimensions", dims}};
+  std::vector<float> query;
+  if (r.like) {
+    const auto find = [vectors, id = *r.like] { return vectors->row_of(id); };
+    const auto row = co_await pool_.run(find);
+    if (!row) throw search_refusal(404, "unknown_custom_id", "job '" + job->name + "' has no row for custom_id '" + *r.like + "'");
+    const auto v = vectors->vectors->row(*row);
+    query.assign(v.begin(), v.end());
+    doc["like"] = *r.like;
+  } else {
+    const auto model = job->model.value_or(spec.model);
+    json body = {{"model", model}, {"input", *r.query}, {"encoding_format", "base64"}};
+    if (!fixed_dimensions(model)) body["dimensions"] = dims;
+    json reply;
+    try {
+      reply = co_await api_.create_embeddings(body);
+    } catch (const std::exception& e) {
+      throw search_refusal(502, "api_error", std::string("embedding the query failed: ") + e.what());
+    }
+    const auto& data = reply["data"];
+    std::string b64 = data.is_array() && !data.empty() && data[0]["embedding"].is_string()
+                          ? data[0]["embedding"].get<std::string>() : std::string();
+    if (!decode_base64_floats(b64, query) || static_cast<std::int64_t>(query.size()) != dims)
+      throw search_refusal(502, "api_error", "the API's embedding of the query is not a vector of " +
+                                                 std::to_string(dims) + " floats");
+    // The query is a synchronous call: booked at the regular price, nothing saved.
+    const auto tokens = reply.value("usage", json::object()).value("prompt_tokens", std::int64_t{0});
+    const auto priced_as = reply.value("model", model);
+    token_usage used;
+    used.requests = 1;
+    used.prompt = tokens;
+    const auto cost = runner_.prices().cost(priced_as, used);
+    store::ledger_entry e{job->id, 0, priced_as, 1, tokens, 0, 0,
+                          cost ? std::optional(cost->regular) : std::nullopt, cost ? std::optional(cost->regular) : std::nullopt,
+                          true};
+    db_.book(e, clock_.now());
+    doc["query"] = *r.query;
+    doc["cost"] = {{"model", priced_as}, {"prompt_tokens", tokens},
+                   {"regular_usd", cost ? json(format_usd(cost->regular)) : json(nullptr)}};
+  }
+  const auto rank = [vectors, query = std::move(query), k = r.k] {
+    json results = json::array();
+    const auto hits = top_k(*vectors->vectors, query, k);
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+      auto row = vectors->row_json(hits[i].row);
+      results.push_back({{"rank", i + 1},
+                         {"score", hits[i].score},
+                         {"custom_id", row.value("custom_id", "")},
+                         {"index", row.value("index", -1)},
+                         {"input", row.value("input", "")}});
+    }
+    return results;
+  };
+  doc["results"] = co_await pool_.run(rank);
+  co_return doc;
+}
+
+}  // namespace batchd::jobs
