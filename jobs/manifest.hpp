@@ -40,7 +40,7 @@ struct manifest {
 
   bool packs() const { return endpoint == "/v1/embeddings"; }
   // Inputs a packed request carries: as the manifest says, else as many as
-  // keep each answer's line near 512 KiB (64 at 1536 dimensions as base64),
+  // keep each answer's line near 512 KiB (56 at 1536 dimensions as base64),
   // so that reading a line back stays small next to the rest of batchd.
   int packed_inputs() const;
 };

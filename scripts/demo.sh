@@ -39,7 +39,8 @@ for _ in $(seq 600); do
 import json, sys
 j = json.load(open(sys.argv[1]))
 b = ", ".join(f"{x['id'][:14]}… {x['status']} {x['request_counts']['completed']}/{x['request_counts']['total']}" for x in j["batches"])
-print(f"{j['status']:<9} {j['counts']['succeeded']}+{j['counts']['failed']} of {j['counts']['total']} done" + (f"; batches: {b}" if b else ""))
+p = j.get("progress") or {"finished": j["counts"]["succeeded"] + j["counts"]["failed"], "total": j["counts"]["total"]}
+print(f"{j['status']:<9} {p['finished']} of {p['total']} done" + (f"; batches: {b}" if b else ""))
 PY
 )
   if [[ -n $state && $state != "$last" ]]; then echo "  $state"; last=$state; fi
