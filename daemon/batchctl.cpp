@@ -356,6 +356,10 @@ int main(int argc, char** argv) {
   similar->add_option("custom_id", custom_id, "the row to compare with")->required();
   similar->add_option("-k", k, "how many rows (1-1000)")->check(CLI::Range(1, 1000));
 
+  // Each subcommand's help names the global options, which it takes too.
+  app.footer("Global options go before or after the subcommand: batchctl show JOB --json.");
+  for (auto* sub : app.get_subcommands({}))
+    sub->footer("Global options, here or before the subcommand: --json, --socket PATH, --timeout SECONDS.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

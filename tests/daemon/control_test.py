@@ -100,6 +100,16 @@ class ControlTest(unittest.TestCase):
         status, body, _ = self.call("GET", "/v1/jobs/listed")
         self.assertEqual((status, body["status"], body["progress"]), (200, "completed", {"finished": 20, "total": 20}))
         self.assertEqual(json.loads(self.batchctl("--json", "show", "listed").stdout), body)
+        # Global options after the subcommand too, as kubectl and systemctl take them: the same bytes.
+        before = subprocess.run([BATCHCTL, "--json", "--socket", self.d.socket, "show", "listed"],
+                                capture_output=True, text=True, timeout=60)
+        after = subprocess.run([BATCHCTL, "show", "listed", "--json", "--socket", self.d.socket, "--timeout", "20"],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual((before.returncode, after.returncode), (0, 0), after.stderr)
+        self.assertEqual(after.stdout, before.stdout)
+        helped = subprocess.run([BATCHCTL, "show", "--help"], capture_output=True, text=True, timeout=60).stdout
+        self.assertIn("--json", helped)
+        self.assertIn("--socket", helped)
         self.assertIn("listed", self.batchctl("jobs").stdout)
         with open(os.path.join(self.d.spool, "outbox", "listed", "results.jsonl")) as f:
             self.assertEqual(len(f.readlines()), 20)
