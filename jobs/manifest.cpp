@@ -173,6 +173,9 @@ std::optional<manifest> parse_manifest(const json& j, const std::string& job, st
     problem("body", "\"body.model\" differs from \"model\"", "leave the model out of the body");
   if (m.packs() && m.body.contains("input"))
     problem("body", "\"body.input\" is set, but batchd fills it with the inputs", "remove \"input\" from the body");
+  if (m.packs() && m.body.contains("encoding_format") && m.body["encoding_format"] != "float" &&
+      m.body["encoding_format"] != "base64")
+    problem("body", "\"body.encoding_format\" must be \"float\" or \"base64\"", "or leave it out: batchd asks for base64");
   if (m.body.contains("stream") && m.body["stream"] == true)
     problem("body", "\"body.stream\" is true; batch requests cannot stream", "remove it");
   if (problems.size() != before) return std::nullopt;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <stdexcept>
@@ -109,19 +110,23 @@ std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
 
 // Writes one output file from its parts. For results, inputs a packed
 // response left out are added to `missing` as error lines.
-// An embedding's numbers: from base64 or from an array.
+// An embedding's numbers, from base64 or from an array: false unless it is
+// a non-empty vector of finite floats.
 bool floats_of(simdjson::dom::element e, std::vector<float>& out) {
   std::string_view text;
-  if (!e.get(text)) return decode_base64_floats(text, out);
-  simdjson::dom::array a;
-  if (e.get(a)) return false;
-  out.clear();
-  for (auto x : a) {
-    double d = 0;
-    if (x.get(d)) return false;
-    out.push_back(static_cast<float>(d));
+  if (!e.get(text)) {
+    if (!decode_base64_floats(text, out)) return false;
+  } else {
+    simdjson::dom::array a;
+    if (e.get(a)) return false;
+    out.clear();
+    for (auto x : a) {
+      double d = 0;
+      if (x.get(d)) return false;
+      out.push_back(static_cast<float>(d));
+    }
   }
-  return true;
+  return !out.empty() && std::all_of(out.begin(), out.end(), [](float f) { return std::isfinite(f); });
 }
 
 void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const job_spec& m, id_book& ids,
@@ -180,7 +185,7 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
         if (!seen[static_cast<std::size_t>(i)]) continue;
         const auto& id = ids.id_at(first + i);
         const auto embedding = found[static_cast<std::size_t>(i)];
-        if (needs_floats && !floats_of(embedding, floats)) {
+        if (needs_floats && (!floats_of(embedding, floats) || (vectors && !vectors->fits(floats.size())))) {
           seen[static_cast<std::size_t>(i)] = false;  // unreadable: an error line below, never a wrong vector
           continue;
         }

@@ -95,10 +95,10 @@ std::string vector_file::text_of(std::int64_t input) {
 }
 
 void vector_file::add(std::int64_t input, std::string_view custom_id, std::span<const float> v) {
+  if (!fits(v.size()))
+    throw std::logic_error("embedding of " + std::string(custom_id) + " has " + std::to_string(v.size()) +
+                           " dimensions; the rows before it have " + std::to_string(dims_));
   if (rows_ == 0) dims_ = static_cast<std::int64_t>(v.size());
-  if (static_cast<std::int64_t>(v.size()) != dims_)
-    throw std::runtime_error("embedding of " + std::string(custom_id) + " has " + std::to_string(v.size()) +
-                             " dimensions; the rows before it have " + std::to_string(dims_));
   npy_.write({reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)});
   map_.line(nlohmann::json{{"row", rows_}, {"custom_id", custom_id}, {"index", input}, {"input", text_of(input)}}
                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -107,8 +107,8 @@ void vector_file::add(std::int64_t input, std::string_view custom_id, std::span<
 
 void vector_file::commit() {
   npy_.write_at(0, npy_header(rows_, dims_));
+  map_.commit();  // first: a reader that finds the vectors finds their row map
   npy_.commit();
-  map_.commit();
 }
 
 }  // namespace batchd::jobs

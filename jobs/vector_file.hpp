@@ -42,8 +42,10 @@ class vector_file {
   vector_file(const std::filesystem::path& dir, const std::filesystem::path& texts);
   ~vector_file();
 
-  // Rows come in increasing input order. Throws std::runtime_error when a
-  // vector's length differs from the first one's.
+  // Whether a vector of `dims` may be a row: as long as the first row's.
+  bool fits(std::size_t dims) const { return dims > 0 && (rows_ == 0 || static_cast<std::int64_t>(dims) == dims_); }
+  // Rows come in increasing input order. Throws std::logic_error for a
+  // vector that does not fit (callers check fits() first).
   void add(std::int64_t input, std::string_view custom_id, std::span<const float> v);
   void commit();
   std::int64_t rows() const { return rows_; }

@@ -138,15 +138,13 @@ boost::asio::awaitable<json> vector_queries::search(search_request r) {
     } catch (const std::exception& e) {
       throw search_refusal(502, "api_error", std::string("embedding the query failed: ") + e.what());
     }
-    const auto& data = reply["data"];
-    std::string b64 = data.is_array() && !data.empty() && data[0]["embedding"].is_string()
-                          ? data[0]["embedding"].get<std::string>() : std::string();
-    if (!decode_base64_floats(b64, query) || static_cast<std::int64_t>(query.size()) != dims)
-      throw search_refusal(502, "api_error", "the API's embedding of the query is not a vector of " +
-                                                 std::to_string(dims) + " floats");
-    // The query is a synchronous call: booked at the regular price, nothing saved.
-    const auto tokens = reply.value("usage", json::object()).value("prompt_tokens", std::int64_t{0});
-    const auto priced_as = reply.value("model", model);
+    // A synchronous call, paid once answered: booked first (whatever the
+    // answer holds) at the regular price, nothing saved.
+    const auto usage = reply.is_object() && reply.contains("usage") && reply["usage"].is_object() ? reply["usage"] : json::object();
+    const auto tokens = usage.contains("prompt_tokens") && usage["prompt_tokens"].is_number_integer()
+                            ? usage["prompt_tokens"].get<std::int64_t>() : std::int64_t{0};
+    const auto priced_as = reply.is_object() && reply.contains("model") && reply["model"].is_string()
+                               ? reply["model"].get<std::string>() : model;
     token_usage used;
     used.requests = 1;
     used.prompt = tokens;
@@ -155,6 +153,13 @@ boost::asio::awaitable<json> vector_queries::search(search_request r) {
                           cost ? std::optional(cost->regular) : std::nullopt, cost ? std::optional(cost->regular) : std::nullopt,
                           true};
     db_.book(e, clock_.now());
+    const auto* data = reply.is_object() && reply.contains("data") && reply["data"].is_array() && !reply["data"].empty()
+                           ? &reply["data"][0] : nullptr;
+    const bool text = data && data->is_object() && data->contains("embedding") && (*data)["embedding"].is_string();
+    if (!text || !decode_base64_floats((*data)["embedding"].get<std::string>(), query) ||
+        static_cast<std::int64_t>(query.size()) != dims)
+      throw search_refusal(502, "api_error", "the API's embedding of the query is not a vector of " +
+                                                 std::to_string(dims) + " floats");
     doc["query"] = *r.query;
     doc["cost"] = {{"model", priced_as}, {"prompt_tokens", tokens},
                    {"regular_usd", cost ? json(format_usd(cost->regular)) : json(nullptr)}};

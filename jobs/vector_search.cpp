@@ -10,6 +10,7 @@
 #include <cstring>
 #include <regex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace batchd::jobs {
@@ -32,6 +33,7 @@ npy_map::npy_map(const std::filesystem::path& path) {
   const auto* p = static_cast<const unsigned char*>(map_);
   if (std::memcmp(p, "\x93NUMPY", 6) != 0) throw std::runtime_error(path.string() + " is not an .npy file");
   std::size_t header_len = 0, start = 0;
+  if (length_ < 12) throw std::runtime_error(path.string() + " is too short to be an .npy file");
   if (p[6] == 1) {
     header_len = p[8] | p[9] << 8;
     start = 10;
@@ -46,10 +48,16 @@ npy_map::npy_map(const std::filesystem::path& path) {
   std::smatch s;
   if (!std::regex_search(header, descr) || !std::regex_search(header, fortran) || !std::regex_search(header, s, shape))
     throw std::runtime_error(path.string() + " does not hold 2-D little-endian float32 rows in C order");
-  rows_ = std::stoll(s[1]);
-  dims_ = std::stoll(s[2]);
   const std::size_t data_at = start + header_len;
-  if (data_at + static_cast<std::size_t>(rows_ * dims_) * sizeof(float) > length_)
+  const std::size_t room = (length_ - data_at) / sizeof(float);  // floats the file holds
+  try {
+    rows_ = std::stoll(s[1]);
+    dims_ = std::stoll(s[2]);
+  } catch (const std::exception&) {
+    throw std::runtime_error(path.string() + ": its shape is out of range");
+  }
+  if (dims_ <= 0 && rows_ > 0) throw std::runtime_error(path.string() + " has rows of no dimensions");
+  if (rows_ > 0 && static_cast<std::size_t>(rows_) > room / static_cast<std::size_t>(dims_))
     throw std::runtime_error(path.string() + " is shorter than its shape says");
   data_ = reinterpret_cast<const float*>(p + data_at);  // 64-byte aligned header: aligned floats
 }
@@ -82,7 +90,8 @@ void scan(const npy_map& m, const float* q, float q_norm, std::int64_t from, std
   for (std::int64_t r = from; r < to; ++r) {
     float dot = 0, norm = 0;
     dot_and_norm(q, m.data() + r * m.dims(), m.dims(), dot, norm);
-    const float score = norm > 0 ? dot / (q_norm * std::sqrt(norm)) : 0.0f;
+    float score = norm > 0 ? dot / (q_norm * std::sqrt(norm)) : 0.0f;
+    if (!std::isfinite(score)) score = -2;  // a NaN would break the ordering: such a row ranks last
     const scored_row s{r, score};
     if (heap.size() < k) {
       heap.push_back(s);
@@ -104,6 +113,7 @@ std::vector<scored_row> top_k(const npy_map& m, std::span<const float> query, st
   float q_norm = 0;
   for (float x : query) q_norm += x * x;
   q_norm = std::sqrt(q_norm);
+  if (!std::isfinite(q_norm)) throw std::invalid_argument("the query holds a NaN or an infinity");
   if (k == 0 || m.rows() == 0 || q_norm == 0) return {};
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   // Slices of at least 16k rows: below that a thread costs more than it saves.
@@ -114,8 +124,15 @@ std::vector<scored_row> top_k(const npy_map& m, std::span<const float> query, st
   for (unsigned t = 0; t < threads; ++t) {
     const std::int64_t from = t * per, to = std::min(m.rows(), from + per);
     auto work = [&, t, from, to] { scan(m, query.data(), q_norm, from, to, k, heaps[t]); };
-    if (t + 1 == threads) work();  // the last slice on this thread
-    else pool.emplace_back(work);
+    if (t + 1 == threads) {
+      work();  // the last slice on this thread
+      continue;
+    }
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      work();  // no thread to be had (TasksMax): this one does the slice
+    }
   }
   for (auto& th : pool) th.join();
   std::vector<scored_row> all;
