@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "client.hpp"
 #include "clock.hpp"
@@ -30,14 +34,28 @@ struct loaded_vectors {
   ino_t inode = 0;
   std::int64_t mtime_ns = 0;
 
-  // The row of `custom_id`, by a scan of the row map (its lines start {"custom_id":…).
+  // The row of `custom_id`: its line starts {"custom_id":"…", found with
+  // memmem over the mapped row map (tens of ms for a million rows).
   std::optional<std::int64_t> row_of(const std::string& custom_id) const {
-    const auto head = "{\"custom_id\":" + json(custom_id).dump() + ",";
-    line_reader reader(rows_file);
-    std::string_view line;
-    for (std::int64_t row = 0; reader.next(line); ++row)
-      if (line.substr(0, head.size()) == head) return row;
-    return std::nullopt;
+    const auto head = "\n{\"custom_id\":" + json(custom_id).dump() + ",";
+    const int fd = ::open(rows_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("cannot open " + rows_file.string());
+    struct stat st{};
+    const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
+    void* map = sized ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    ::close(fd);
+    if (map == MAP_FAILED) return std::nullopt;
+    const auto* text = static_cast<const char*>(map);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    std::optional<std::int64_t> row;
+    if (size >= head.size() - 1 && std::memcmp(text, head.data() + 1, head.size() - 1) == 0) {
+      row = 0;  // the first line has no newline before it
+    } else if (const auto* at = static_cast<const char*>(::memmem(text, size, head.data(), head.size()))) {
+      const auto line_start = static_cast<std::uint64_t>(at - text) + 1;
+      row = std::upper_bound(offsets.begin(), offsets.end(), line_start) - offsets.begin() - 1;
+    }
+    ::munmap(map, size);
+    return row;
   }
 
   json row_json(std::int64_t row) const {
