@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "client.hpp"
+#include "error.hpp"
 #include "clock.hpp"
 #include "database.hpp"
 #include "job_kind.hpp"
@@ -150,27 +151,35 @@ boost::asio::awaitable<json> vector_queries::search(search_request r) {
     const auto model = job->model.value_or(spec.model);
     json body = {{"model", model}, {"input", *r.query}, {"encoding_format", "base64"}};
     if (!fixed_dimensions(model)) body["dimensions"] = dims;
+    // A synchronous call at the regular price, nothing saved. Booked before
+    // it is made, with the estimate (bytes / 4), so a call whose answer is
+    // lost is still in the ledger; settled with the answer's own count.
+    const auto booking = [&](const std::string& priced_as, std::int64_t tokens) {
+      token_usage used;
+      used.requests = 1;
+      used.prompt = tokens;
+      const auto cost = runner_.prices().cost(priced_as, used);
+      const auto paid = cost ? std::optional(cost->regular) : std::nullopt;
+      return store::ledger_entry{job->id, 0, priced_as, 1, tokens, 0, 0, paid, paid, true};
+    };
+    const auto booked = db_.book_sync(booking(model, static_cast<std::int64_t>(r.query->size() + 3) / 4), clock_.now());
     json reply;
     try {
       reply = co_await api_.create_embeddings(body);
-    } catch (const std::exception& e) {
+    } catch (const openai::api_error& e) {
+      if (e.status() >= 400 && e.status() < 500) db_.drop_sync(booked);  // refused: nothing was paid
+      else spdlog::warn("job {}: a search query's answer never came ({}); its estimate stays in the ledger", job->name, e.what());
       throw search_refusal(502, "api_error", std::string("embedding the query failed: ") + e.what());
     }
-    // A synchronous call, paid once answered: booked first (whatever the
-    // answer holds) at the regular price, nothing saved.
     const auto usage = reply.is_object() && reply.contains("usage") && reply["usage"].is_object() ? reply["usage"] : json::object();
-    const auto tokens = usage.contains("prompt_tokens") && usage["prompt_tokens"].is_number_integer()
-                            ? usage["prompt_tokens"].get<std::int64_t>() : std::int64_t{0};
+    const bool counted = usage.contains("prompt_tokens") && usage["prompt_tokens"].is_number_integer();
+    // Without the API's count the estimate stands.
+    const auto tokens = counted ? usage["prompt_tokens"].get<std::int64_t>()
+                                : static_cast<std::int64_t>(r.query->size() + 3) / 4;
     const auto priced_as = reply.is_object() && reply.contains("model") && reply["model"].is_string()
                                ? reply["model"].get<std::string>() : model;
-    token_usage used;
-    used.requests = 1;
-    used.prompt = tokens;
-    const auto cost = runner_.prices().cost(priced_as, used);
-    store::ledger_entry e{job->id, 0, priced_as, 1, tokens, 0, 0,
-                          cost ? std::optional(cost->regular) : std::nullopt, cost ? std::optional(cost->regular) : std::nullopt,
-                          true};
-    db_.book(e, clock_.now());
+    const auto settled = booking(priced_as, tokens);
+    db_.settle_sync(booked, settled);
     const auto* data = reply.is_object() && reply.contains("data") && reply["data"].is_array() && !reply["data"].empty()
                            ? &reply["data"][0] : nullptr;
     const bool text = data && data->is_object() && data->contains("embedding") && (*data)["embedding"].is_string();
@@ -180,7 +189,7 @@ boost::asio::awaitable<json> vector_queries::search(search_request r) {
                                                  std::to_string(dims) + " floats");
     doc["query"] = *r.query;
     doc["cost"] = {{"model", priced_as}, {"prompt_tokens", tokens},
-                   {"regular_usd", cost ? json(format_usd(cost->regular)) : json(nullptr)}};
+                   {"regular_usd", settled.regular_cost ? json(format_usd(*settled.regular_cost)) : json(nullptr)}};
   }
   const auto rank = [vectors, query = std::move(query), k = r.k] {
     json results = json::array();

@@ -422,6 +422,34 @@ bool database::book(const ledger_entry& e, double now) {
   return q.exec() == 1;
 }
 
+std::int64_t database::book_sync(const ledger_entry& e, double now) {
+  if (!e.sync) throw std::invalid_argument("book_sync: not a synchronous call");
+  book(e, now);
+  return sql().getLastInsertRowid();
+}
+
+void database::settle_sync(std::int64_t id, const ledger_entry& e) {
+  auto& q = statement("UPDATE ledger SET model = ?, requests = ?, prompt_tokens = ?, cached_tokens = ?, "
+                      "completion_tokens = ?, batch_cost = ?, regular_cost = ? WHERE id = ? AND kind = 'sync'");
+  const statement_reset reset_after{q};
+  q.bind(1, e.model);
+  q.bind(2, e.requests);
+  q.bind(3, e.prompt_tokens);
+  q.bind(4, e.cached_tokens);
+  q.bind(5, e.completion_tokens);
+  bind_opt(q, 6, e.batch_cost);
+  bind_opt(q, 7, e.regular_cost);
+  q.bind(8, id);
+  q.exec();
+}
+
+void database::drop_sync(std::int64_t id) {
+  auto& q = statement("DELETE FROM ledger WHERE id = ? AND kind = 'sync'");
+  const statement_reset reset_after{q};
+  q.bind(1, id);
+  q.exec();
+}
+
 std::vector<ledger_sum> database::ledger(const ledger_query& lq) {
   std::string key = "'all'";
   if (lq.by == "day") key = "l.day";

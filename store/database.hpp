@@ -177,6 +177,12 @@ class database {
   // ---- ledger
   // Books an entry; false (and nothing booked) if this chunk and model are booked already.
   bool book(const ledger_entry& e, double now);
+  // A synchronous call's booking (e.sync): made before the call, with an
+  // estimate, so a call whose answer is lost is still in the ledger; then
+  // settled with what the answer says, or dropped when the API refused it.
+  std::int64_t book_sync(const ledger_entry& e, double now);
+  void settle_sync(std::int64_t id, const ledger_entry& e);
+  void drop_sync(std::int64_t id);
   std::vector<ledger_sum> ledger(const ledger_query& q);
 
   // ---- chunks

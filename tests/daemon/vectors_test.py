@@ -145,6 +145,18 @@ class VectorsTest(unittest.TestCase):
             sim_tokens_after = sim.stats()["usage"]["sync"][MODEL]["prompt_tokens"]
             self.assertEqual(tokens, sim_tokens_after - sim_tokens_before, "booked what the API counted")
 
+            # A query the API refuses (over 8,192 tokens) costs nothing: its estimate is taken back.
+            # One whose connection drops is asked again and booked once, with the API's count.
+            status, body = post(d.socket, "/v1/jobs/corpus/search", json.dumps({"query": "word " * 10_000}).encode())
+            self.assertEqual((status, body["error"]["code"]), (502, "api_error"))
+            self.assertEqual(get(d.socket, "/v1/ledger?by=job")["total"]["requests"], after["requests"])
+            sim.set_faults({"next_drop": 1})
+            again = json.loads(batchctl(d, "search", "corpus", texts[7], "--json"))
+            self.assertEqual(again["results"][0]["custom_id"], "doc-8")
+            total = get(d.socket, "/v1/ledger?by=job")["total"]
+            self.assertEqual(total["requests"], after["requests"] + 1)
+            self.assertEqual(total["regular_pusd"], after["regular_pusd"] + again["cost"]["prompt_tokens"] * price)
+
             # Similar: a row ranks itself first, with no API call.
             sync_calls = lambda: sim.stats()["calls"].get("POST /v1/embeddings", {})
             calls = sync_calls()
