@@ -133,20 +133,30 @@ awaitable<void> chunk_steps::download_and_sort(const running_job& job, const sto
   in.cancelled_by_user = job.signal->cancelled();
   in.may_retry = c.attempt < ctx_.config.max_attempts;
   bool download_failed = false;
-  try {
-    if (c.output_file_id) {
-      in.output_file = prefix.string() + ".output.jsonl";
-      co_await ctx_.api.download_file(*c.output_file_id, *in.output_file);
-      ctx_.crash_point("mid_download");  // one file down, the other not
+  // A result file that still answers 404 once the grace has passed since the
+  // batch ended is gone (expired, or deleted elsewhere), not late: its
+  // requests are sorted as not come back, so they are sent again while
+  // attempts are left, rather than the download being tried forever.
+  const bool past_grace = ctx_.clk.now() - c.updated_at > ctx_.config.api_grace_s;
+  if (c.output_file_id) in.output_file = prefix.string() + ".output.jsonl";
+  if (c.error_file_id) in.error_file = prefix.string() + ".error.jsonl";
+  for (auto* file : {&in.output_file, &in.error_file}) {
+    if (!*file || download_failed) continue;
+    const auto& id = file == &in.output_file ? *c.output_file_id : *c.error_file_id;
+    try {
+      co_await ctx_.api.download_file(id, **file);
+      if (file == &in.output_file) ctx_.crash_point("mid_download");  // one file down, the other not
+    } catch (const openai::api_error& e) {
+      if (!e.retryable() && e.status() != 404) throw;
+      if (e.status() == 404 && past_grace) {
+        in.unfetchable += (in.unfetchable.empty() ? "file " : ", file ") + id + " answered 404 for longer than pipeline.api_grace_s";
+        spdlog::warn("job {} chunk {}: file {} is gone; its requests are taken as not come back", job.row.name, c.idx, id);
+        file->reset();
+      } else {
+        spdlog::warn("job {} chunk {}: download: {}; trying again", job.row.name, c.idx, e.what());
+        download_failed = true;
+      }
     }
-    if (c.error_file_id) {
-      in.error_file = prefix.string() + ".error.jsonl";
-      co_await ctx_.api.download_file(*c.error_file_id, *in.error_file);
-    }
-  } catch (const openai::api_error& e) {
-    if (!e.retryable() && e.status() != 404) throw;
-    spdlog::warn("job {} chunk {}: download: {}; trying again", job.row.name, c.idx, e.what());
-    download_failed = true;
   }
   if (download_failed) {
     co_await sleep(job, backoff_delay({5, 2, 120}, 0, jitter_draw()));

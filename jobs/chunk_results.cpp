@@ -172,7 +172,11 @@ chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::files
       f = fate::retry;
     } else {
       f = fate::failed;
-      errors.line(synthesized_error(id, "not_run", "The request did not run and no attempts are left."));
+      errors.line(synthesized_error(id, "not_run",
+                                    in.unfetchable.empty()
+                                        ? "The request did not run and no attempts are left."
+                                        : "The batch's results could not be fetched (" + in.unfetchable +
+                                              ") and no attempts are left."));
     }
   }
   if (std::any_of(fates.begin(), fates.end(), [](const auto& f) { return f.second == fate::retry; })) {

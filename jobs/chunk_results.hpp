@@ -27,6 +27,7 @@ struct chunk_outcome_input {
   std::string batch_error;     // for a failed batch: why (errors.data[0])
   bool cancelled_by_user = false;
   bool may_retry = true;       // attempts are left
+  std::string unfetchable;     // a result file the API no longer serves: which, and why (its requests did not come back)
   bool packed_ids = false;     // a manifest job: batchd-pack-… ids stand for several inputs
 };
 

@@ -118,6 +118,7 @@ batch& batch_registry::create(std::string endpoint, std::string input_file_id, j
   if (!b.token_limit) {
     b.will_expire = f.take(&fault_settings::expire_next);
     b.fail_all = f.take(&fault_settings::fail_all_next);
+    b.output_gone = f.take(&fault_settings::output_gone_next);
   }
   b.usage_extra_input_tokens = f.settings().usage_extra_input_tokens;
   b.usage_absent = f.settings().usage_absent;
@@ -343,18 +344,18 @@ void batch_registry::write_results(batch& b, const char* unrun_code, const char*
   b.completed = ok;
   b.failed = failed_ran + (env_.faults.settings().counts_mismatch ? 0 : unrun);
   auto publish = [&](const std::filesystem::path& p, std::int64_t lines, const char* suffix,
-                     std::optional<std::string>& id) {
+                     std::optional<std::string>& id, bool gone) {
     if (lines == 0) {
       std::filesystem::remove(p);
       return;
     }
     id = env_.files
              .add(env_.ids.make("file-", 22), b.id + suffix, "batch_output", p, done_at,
-                  done_at + 30 * 86400, 0)
+                  done_at + 30 * 86400, gone ? std::numeric_limits<double>::infinity() : 0)
              .id;
   };
-  publish(out_path, ok, "_output.jsonl", b.output_file_id);
-  publish(err_path, failed_ran + unrun, "_error.jsonl", b.error_file_id);
+  publish(out_path, ok, "_output.jsonl", b.output_file_id, b.output_gone);
+  publish(err_path, failed_ran + unrun, "_error.jsonl", b.error_file_id, false);
   // The plan is spent: free it.
   b.lines = {};
   b.order = {};

@@ -55,7 +55,7 @@ struct batch {
 
   // The plan, fixed at creation (simulated unix seconds).
   double validate_until = 0, run_until = 0, finalize_until = 0, cancel_until = 0;
-  bool will_expire = false, token_limit = false, fail_all = false;
+  bool will_expire = false, token_limit = false, fail_all = false, output_gone = false;
   std::int64_t usage_extra_input_tokens = 0;  // reported in usage beyond what the lines used
   bool usage_absent = false;                  // no usage at all, as before 2025-09-07
   std::uint64_t seed = 0;

@@ -25,6 +25,7 @@ void for_each_field(fault_settings& s, F&& f) {
   f("expire_next", s.expire_next);
   f("token_limit_next", s.token_limit_next);
   f("fail_all_next", s.fail_all_next);
+  f("output_gone_next", s.output_gone_next);
   f("enqueued_token_limit", s.enqueued_token_limit);
   f("finalizing_stuck_s", s.finalizing_stuck_s);
   f("not_found_s", s.not_found_s);

@@ -27,6 +27,7 @@ struct fault_settings {
   int expire_next = 0;       // runs past expires_at: expired, partial results
   int token_limit_next = 0;  // fails validation with token_limit_exceeded
   int fail_all_next = 0;     // every request fails: completed, output_file_id null
+  int output_gone_next = 0;  // completes, but its output file answers 404 for good (expired, deleted elsewhere)
   std::int64_t enqueued_token_limit = 0;  // per model; 0 = unlimited
   double finalizing_stuck_s = 0;          // extra simulated seconds in finalizing
   double not_found_s = 0;    // new files/batches answer 404 for this long (simulated s)

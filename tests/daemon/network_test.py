@@ -67,6 +67,23 @@ class NetworkTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def test_an_output_file_gone_for_good_is_sent_again_after_the_grace_not_fetched_forever(self):
+        sim = Sim(faults={"output_gone_next": 1})
+        try:
+            d = Daemon(os.path.join(self.root, "gone"), sim, config={"pipeline": {"api_grace_s": 600}})
+            d.drop("gone.jsonl", [chat(i) for i in range(30)])
+            job = d.wait_for("gone", 60)
+            self.assertEqual(job["status"], "completed", job)
+            self.assertEqual(sorted(b["attempt"] for b in job["batches"]), [1, 2], "attempt 1's results were lost")
+            with open(os.path.join(d.spool, "outbox", "gone", "results.jsonl")) as f:
+                ids = [json.loads(l)["custom_id"] for l in f]
+            self.assertEqual(sorted(ids), sorted(f"chat-{i}" for i in range(30)))
+            with open(d.log.name) as f:
+                self.assertIn("is gone; its requests are taken as not come back", f.read())
+            d.stop()
+        finally:
+            sim.close()
+
     def test_paid_once_through_lagging_lists_lost_replies_cuts_and_kills(self):
         seed = int(os.environ.get("NETWORK_SEED", "7"))
         job, stats, ids = run_once(self.root, seed)
