@@ -37,6 +37,8 @@ struct job_spec {
   // asked for base64 itself, results.jsonl gets the vectors back as floats.
   std::string output = "jsonl";
   bool float_lines = false;
+  bool writes_vectors() const { return output != "jsonl"; }  // embeddings.npy and its row map
+  bool writes_lines() const { return output != "npy"; }      // results.jsonl
   std::string texts;  // each input's text, cut short, one JSON string a line (for the vector file's row map)
 
   static job_spec parse(const std::string& text);  // "" gives the defaults

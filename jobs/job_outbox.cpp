@@ -57,7 +57,7 @@ outbox_result publish_outbox(const spool& dirs, const store::job_row& job, const
     parts.results = readable(parts.results, job.name);
     parts.errors = readable(parts.errors, job.name);
   }
-  outbox_writer out(dir, ids, spec.output != "npy");
+  outbox_writer out(dir, ids, spec.writes_lines());
   kind_of(job.kind).publish(out, parts, spec);
   r.lines = out.commit(missing_code, missing_message);
   if (r.lines.doubled || r.lines.unknown)

@@ -32,11 +32,10 @@ struct manifest {
   int inputs_per_request = 0;                       // embeddings: inputs packed into one request; 0: packed_inputs()
   std::string output = "jsonl";                     // embeddings: "jsonl", "npy" (a vector file) or "both"
 
-  bool writes_vectors() const { return output != "jsonl"; }
+  bool writes_vectors() const { return output != "jsonl"; }  // as job_spec::writes_vectors
   // Packed embeddings travel as base64 (about 2.3 times fewer bytes than
   // float JSON), unless the body template sets a format itself.
   bool asks_base64() const { return packs() && !body.contains("encoding_format"); }
-  bool writes_lines() const { return output != "npy"; }
 
   bool packs() const { return endpoint == "/v1/embeddings"; }
   // Inputs a packed request carries: as the manifest says, else as many as

@@ -108,8 +108,6 @@ std::string read_at(std::FILE* f, std::uint64_t offset, std::uint32_t length) {
   return s;
 }
 
-// Writes one output file from its parts. For results, inputs a packed
-// response left out are added to `missing` as error lines.
 // An embedding's numbers, from base64 or from an array: false unless it is
 // a non-empty vector of finite floats.
 bool floats_of(simdjson::dom::element e, std::vector<float>& out) {
@@ -129,6 +127,9 @@ bool floats_of(simdjson::dom::element e, std::vector<float>& out) {
   return !out.empty() && std::all_of(out.begin(), out.end(), [](float f) { return std::isfinite(f); });
 }
 
+// Writes one output file from its parts. For results, inputs a packed
+// response left out are added to `missing` as error lines, and each
+// embedding goes to `vectors` too when the job has a vector file.
 void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const job_spec& m, id_book& ids,
                   bool results, std::vector<std::pair<std::string, std::string>>& missing, vector_file* vectors) {
   auto write = [&](std::string_view id, std::string_view line) {
@@ -190,7 +191,7 @@ void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const 
           continue;
         }
         bool admitted = false;
-        if (m.output == "npy") {
+        if (!m.writes_lines()) {
           admitted = out.result_elsewhere(id);
         } else {
           buf = json{{"custom_id", id}, {"model", std::string(model)}}.dump();
@@ -232,7 +233,7 @@ void publish_manifest_results(outbox_writer& out, const result_parts& parts, con
   id_book book(spec);
   std::vector<std::pair<std::string, std::string>> missing;
   std::optional<vector_file> vectors;
-  if (spec.output != "jsonl") vectors.emplace(out.dir(), spec.texts);
+  if (spec.writes_vectors()) vectors.emplace(out.dir(), spec.texts);
   write_sorted(parts.results, out, spec, book, true, missing, vectors ? &*vectors : nullptr);
   write_sorted(parts.errors, out, spec, book, false, missing, nullptr);
   if (vectors) vectors->commit();

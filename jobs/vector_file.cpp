@@ -1,7 +1,5 @@
 #include "vector_file.hpp"
 
-#include <simdjson.h>
-
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -41,7 +39,8 @@ bool decode_base64_floats(std::string_view text, std::vector<float>& out) {
   while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
   const std::size_t bytes = text.size() / 4 * 3 - pad;
   if (bytes % 4 != 0) return false;
-  std::vector<unsigned char> raw(bytes);
+  out.resize(bytes / 4);  // little-endian float32, as x86-64 and arm64 hold them: the bytes are the floats
+  auto* raw = reinterpret_cast<unsigned char*>(out.data());
   std::size_t o = 0;
   for (std::size_t i = 0; i < text.size(); i += 4) {
     std::uint32_t v = 0;
@@ -53,8 +52,6 @@ bool decode_base64_floats(std::string_view text, std::vector<float>& out) {
     }
     for (int k = 2; k >= 0 && o < bytes; --k) raw[o++] = static_cast<unsigned char>(v >> (8 * k));
   }
-  out.resize(bytes / 4);
-  std::memcpy(out.data(), raw.data(), bytes);  // little-endian, as x86-64 and arm64 hold floats
   return true;
 }
 
@@ -73,25 +70,21 @@ vector_file::vector_file(const fs::path& dir, const fs::path& texts)
     : npy_(dir / "embeddings.npy"), map_(dir / "embeddings.rows.jsonl") {
   npy_.write(npy_header(0, 0));  // room for the real one
   if (!texts.empty() && fs::exists(texts)) texts_ = std::make_unique<line_reader>(texts, 0, UINT64_MAX, 256 << 10);  // short lines: a small buffer
-  parser_ = std::make_unique<simdjson::dom::parser>();
 }
 
 vector_file::~vector_file() = default;
 
-std::string vector_file::text_of(std::int64_t input) {
-  if (!texts_ || input < texts_at_) return {};
+std::string_view vector_file::text_of(std::int64_t input) {
+  if (!texts_ || input < texts_at_) return "\"\"";
   std::string_view line;
   while (texts_at_ <= input) {
     if (!texts_->next(line)) {
       texts_.reset();
-      return {};
+      return "\"\"";
     }
     ++texts_at_;
   }
-  simdjson::dom::element e;
-  std::string_view s;
-  if (parser_->parse(line.data(), line.size(), false).get(e) || e.get(s)) return {};
-  return std::string(s);
+  return line;
 }
 
 void vector_file::add(std::int64_t input, std::string_view custom_id, std::span<const float> v) {
@@ -100,8 +93,13 @@ void vector_file::add(std::int64_t input, std::string_view custom_id, std::span<
                            " dimensions; the rows before it have " + std::to_string(dims_));
   if (rows_ == 0) dims_ = static_cast<std::int64_t>(v.size());
   npy_.write({reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)});
-  map_.line(nlohmann::json{{"row", rows_}, {"custom_id", custom_id}, {"index", input}, {"input", text_of(input)}}
-                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // As nlohmann would print it (keys in order), custom_id first, which
+  // search's look-up relies on; the text goes in as assembly escaped it.
+  line_ = "{\"custom_id\":" + nlohmann::json(custom_id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  line_ += ",\"index\":" + std::to_string(input) + ",\"input\":";
+  line_ += text_of(input);
+  line_ += ",\"row\":" + std::to_string(rows_) + "}";
+  map_.line(line_);
   ++rows_;
 }
 

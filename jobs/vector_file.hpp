@@ -16,10 +16,6 @@
 
 #include "atomic_file.hpp"
 
-namespace simdjson::dom {
-class parser;
-}
-
 namespace batchd::jobs {
 
 class line_reader;
@@ -51,10 +47,10 @@ class vector_file {
   std::int64_t rows() const { return rows_; }
 
  private:
-  std::string text_of(std::int64_t input);
+  // The input's text as a JSON string, as inputs.text holds it ("" when absent).
+  std::string_view text_of(std::int64_t input);
   atomic_file npy_, map_;
   std::unique_ptr<line_reader> texts_;
-  std::unique_ptr<simdjson::dom::parser> parser_;
   std::int64_t texts_at_ = 0;  // the input index of the next line `texts_` gives
   std::int64_t rows_ = 0, dims_ = 0;
   std::string line_;

@@ -1,22 +1,16 @@
 #include "vector_queries.hpp"
 
-#include <simdjson.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
-
-#include <fcntl.h>
-#include <sys/mman.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "client.hpp"
 #include "error.hpp"
 #include "clock.hpp"
 #include "database.hpp"
 #include "job_kind.hpp"
-#include "line_reader.hpp"
+#include "mapped_file.hpp"
 #include "money.hpp"
 #include "pipeline.hpp"
 #include "vector_file.hpp"
@@ -27,49 +21,31 @@ namespace batchd::jobs {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// A job's vector file, mapped, and where each row's line starts in its row map.
+// A job's vector file and its row map, mapped, and where each row's line starts.
 struct loaded_vectors {
   std::unique_ptr<npy_map> vectors;
-  fs::path rows_file;
+  std::unique_ptr<mapped_file> rows;
   std::vector<std::uint64_t> offsets;  // 8 bytes a row: 8 MB for a million
   ino_t inode = 0;
   std::int64_t mtime_ns = 0;
 
-  // The row of `custom_id`: its line starts {"custom_id":"…", found with
-  // memmem over the mapped row map (tens of ms for a million rows).
-  std::optional<std::int64_t> row_of(const std::string& custom_id) const {
-    const auto head = "\n{\"custom_id\":" + json(custom_id).dump() + ",";
-    const int fd = ::open(rows_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error("cannot open " + rows_file.string());
-    struct stat st{};
-    const bool sized = ::fstat(fd, &st) == 0 && st.st_size > 0;
-    void* map = sized ? ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
-    ::close(fd);
-    if (map == MAP_FAILED) return std::nullopt;
-    const auto* text = static_cast<const char*>(map);
-    const auto size = static_cast<std::size_t>(st.st_size);
-    std::optional<std::int64_t> row;
-    if (size >= head.size() - 1 && std::memcmp(text, head.data() + 1, head.size() - 1) == 0) {
-      row = 0;  // the first line has no newline before it
-    } else if (const auto* at = static_cast<const char*>(::memmem(text, size, head.data(), head.size()))) {
-      const auto line_start = static_cast<std::uint64_t>(at - text) + 1;
-      row = std::upper_bound(offsets.begin(), offsets.end(), line_start) - offsets.begin() - 1;
-    }
-    ::munmap(map, size);
-    return row;
+  std::string_view line(std::size_t row) const {
+    const auto text = rows->bytes();
+    const auto to = row + 1 < offsets.size() ? offsets[row + 1] - 1 : text.size();  // without its '\n'
+    return text.substr(offsets[row], to - offsets[row]);
   }
 
-  json row_json(std::int64_t row) const {
-    const auto from = offsets[static_cast<std::size_t>(row)];
-    const auto to = static_cast<std::size_t>(row) + 1 < offsets.size() ? offsets[static_cast<std::size_t>(row) + 1]
-                                                                     : fs::file_size(rows_file);
-    std::string line(to - from, '\0');
-    const int fd = ::open(rows_file.c_str(), O_RDONLY | O_CLOEXEC);
-    const auto got = fd < 0 ? -1 : ::pread(fd, line.data(), line.size(), static_cast<off_t>(from));
-    if (fd >= 0) ::close(fd);
-    if (got != static_cast<ssize_t>(line.size())) throw std::runtime_error("cannot read " + rows_file.string());
-    return json::parse(line);
+  // The row of `custom_id`: its line starts {"custom_id":"…",.
+  std::optional<std::int64_t> row_of(const std::string& custom_id) const {
+    const auto head = "{\"custom_id\":" + json(custom_id).dump() + ",";
+    const auto text = rows->bytes();
+    if (text.starts_with(head)) return 0;
+    const auto at = text.find("\n" + head);
+    if (at == std::string_view::npos) return std::nullopt;
+    return std::upper_bound(offsets.begin(), offsets.end(), at + 1) - offsets.begin() - 1;
   }
+
+  json row_json(std::int64_t row) const { return json::parse(line(static_cast<std::size_t>(row))); }
 };
 
 namespace {
@@ -84,13 +60,12 @@ std::shared_ptr<const loaded_vectors> load_now(const fs::path& dir) {
   auto v = std::make_shared<loaded_vectors>();
   std::tie(v->inode, v->mtime_ns) = identity(dir / "embeddings.npy");
   v->vectors = std::make_unique<npy_map>(dir / "embeddings.npy");
-  v->rows_file = dir / "embeddings.rows.jsonl";
-  line_reader reader(v->rows_file);
-  std::string_view line;
-  std::uint64_t at = 0;
-  while (reader.next(line)) {
+  v->rows = std::make_unique<mapped_file>(dir / "embeddings.rows.jsonl");
+  const auto text = v->rows->bytes();
+  for (std::size_t at = 0; at < text.size();) {
     v->offsets.push_back(at);
-    at = reader.position();
+    const auto end = text.find('\n', at);
+    at = end == std::string_view::npos ? text.size() : end + 1;
   }
   if (static_cast<std::int64_t>(v->offsets.size()) != v->vectors->rows())
     throw std::runtime_error(dir.string() + ": embeddings.npy has " + std::to_string(v->vectors->rows()) +
@@ -131,10 +106,10 @@ boost::asio::awaitable<json> vector_queries::search(search_request r) {
   if (!job) throw search_refusal(404, "unknown_job", "no job named '" + r.job + "'");
   const auto spec = job_spec::parse(job->spec);
   const auto dir = dirs_.outbox / job->name;
-  if (spec.output == "jsonl" || !fs::exists(dir / "embeddings.npy"))
+  if (!spec.writes_vectors() || !fs::exists(dir / "embeddings.npy"))
     throw search_refusal(409, "no_vectors",
                          "job '" + job->name + "' has no vector file" +
-                             (spec.output == "jsonl" ? "; an embeddings manifest with \"output\": \"npy\" or \"both\" makes one"
+                             (!spec.writes_vectors() ? "; an embeddings manifest with \"output\": \"npy\" or \"both\" makes one"
                                                      : " yet; it is written when the job ends"));
   const auto vectors = co_await load(dir);
   const auto dims = vectors->vectors->dims();

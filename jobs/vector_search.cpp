@@ -1,10 +1,5 @@
 #include "vector_search.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,25 +10,12 @@
 
 namespace batchd::jobs {
 
-npy_map::npy_map(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || st.st_size < 10) {
-    ::close(fd);
-    throw std::runtime_error(path.string() + " is too short to be an .npy file");
-  }
-  length_ = static_cast<std::size_t>(st.st_size);
-  map_ = ::mmap(nullptr, length_, PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    throw std::runtime_error("cannot map " + path.string() + ": " + std::strerror(errno));
-  }
-  const auto* p = static_cast<const unsigned char*>(map_);
+npy_map::npy_map(const std::filesystem::path& path) : file_(path) {
+  const auto length = file_.bytes().size();
+  if (length < 12) throw std::runtime_error(path.string() + " is too short to be an .npy file");
+  const auto* p = reinterpret_cast<const unsigned char*>(file_.bytes().data());
   if (std::memcmp(p, "\x93NUMPY", 6) != 0) throw std::runtime_error(path.string() + " is not an .npy file");
   std::size_t header_len = 0, start = 0;
-  if (length_ < 12) throw std::runtime_error(path.string() + " is too short to be an .npy file");
   if (p[6] == 1) {
     header_len = p[8] | p[9] << 8;
     start = 10;
@@ -41,7 +23,7 @@ npy_map::npy_map(const std::filesystem::path& path) {
     header_len = p[8] | p[9] << 8 | p[10] << 16 | static_cast<std::size_t>(p[11]) << 24;
     start = 12;
   }
-  if (start + header_len > length_) throw std::runtime_error(path.string() + ": the header runs past the file");
+  if (start + header_len > length) throw std::runtime_error(path.string() + ": the header runs past the file");
   const std::string header(reinterpret_cast<const char*>(p + start), header_len);
   static const std::regex descr(R"('descr':\s*'<f4')"), fortran(R"('fortran_order':\s*False)"),
       shape(R"('shape':\s*\((\d+),\s*(\d+),?\s*\))");
@@ -49,7 +31,7 @@ npy_map::npy_map(const std::filesystem::path& path) {
   if (!std::regex_search(header, descr) || !std::regex_search(header, fortran) || !std::regex_search(header, s, shape))
     throw std::runtime_error(path.string() + " does not hold 2-D little-endian float32 rows in C order");
   const std::size_t data_at = start + header_len;
-  const std::size_t room = (length_ - data_at) / sizeof(float);  // floats the file holds
+  const std::size_t room = (length - data_at) / sizeof(float);  // floats the file holds
   try {
     rows_ = std::stoll(s[1]);
     dims_ = std::stoll(s[2]);
@@ -60,10 +42,6 @@ npy_map::npy_map(const std::filesystem::path& path) {
   if (rows_ > 0 && static_cast<std::size_t>(rows_) > room / static_cast<std::size_t>(dims_))
     throw std::runtime_error(path.string() + " is shorter than its shape says");
   data_ = reinterpret_cast<const float*>(p + data_at);  // 64-byte aligned header: aligned floats
-}
-
-npy_map::~npy_map() {
-  if (map_) ::munmap(map_, length_);
 }
 
 namespace {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "mapped_file.hpp"
+
 namespace batchd::jobs {
 
 // A read-only map of an .npy file of float32 rows ('<f4', C order, 2-D).
@@ -15,9 +17,6 @@ class npy_map {
  public:
   // Throws std::runtime_error naming what is wrong with the file.
   explicit npy_map(const std::filesystem::path& path);
-  ~npy_map();
-  npy_map(const npy_map&) = delete;
-  npy_map& operator=(const npy_map&) = delete;
 
   std::int64_t rows() const { return rows_; }
   std::int64_t dims() const { return dims_; }
@@ -27,8 +26,7 @@ class npy_map {
   const float* data() const { return data_; }
 
  private:
-  void* map_ = nullptr;
-  std::size_t length_ = 0;
+  mapped_file file_;
   const float* data_ = nullptr;
   std::int64_t rows_ = 0, dims_ = 0;
 };
