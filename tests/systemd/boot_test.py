@@ -19,10 +19,9 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ["SOURCE_DIR"], "tests", "support"))
-from harness import KEY, Sim, chat  # noqa: E402
+from harness import KEY, Sim, chat, wait_until  # noqa: E402
 
 BUILD = os.environ["BUILD_DIR"]
 CACHE = os.environ.get("BATCHD_BOOT_CACHE", "/var/cache/batchd-boot-test")
@@ -166,15 +165,6 @@ class Container:
     def messages(self):
         return [e.get("MESSAGE", "") for e in self.journal() if isinstance(e.get("MESSAGE"), str)]
 
-    def wait(self, what, test, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = test()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
-
     def close(self):
         if self.proc.poll() is None:
             self.proc.terminate()  # SIGTERM: systemd shuts down cleanly
@@ -201,10 +191,10 @@ def job_json(c, user, name):
         return None
 
 
-def set_faults(sim, faults):
-    req = urllib.request.Request(sim.base + "/admin/faults", data=json.dumps(faults).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req).close()
+def wait_job(c, user, name):
+    """The job's job.json, read as `user`, once it has ended."""
+    return wait_until(name + " to end", lambda: (j := job_json(c, user, name)) and
+                      j["status"] in ("completed", "failed", "cancelled") and j, timeout=60)
 
 
 class Boot(unittest.TestCase):
@@ -252,8 +242,7 @@ class Boot(unittest.TestCase):
             # A member of the group drops a job; the key came through LoadCredential
             # (the sim refuses any other), and the member reads the results.
             drop_as(c, "alice", "reviews.jsonl", [chat(i) for i in range(20)])
-            job = c.wait("reviews to finish", lambda: (j := job_json(c, "alice", "reviews")) and
-                         j["status"] in ("completed", "failed", "cancelled") and j)
+            job = wait_job(c, "alice", "reviews")
             self.assertEqual(job["status"], "completed", job)
             results = c.run("cat /var/spool/batchd/outbox/reviews/results.jsonl", user="alice").stdout
             self.assertEqual(sorted(json.loads(l)["custom_id"] for l in results.splitlines()),
@@ -265,15 +254,14 @@ class Boot(unittest.TestCase):
             self.assertNotIn("OPENAI_API_KEY", c.show("Environment"))
 
             # The member cancels a running job with batchctl.
-            set_faults(sim, {"finalizing_stuck_s": 1e9})
+            sim.set_faults({"finalizing_stuck_s": 1e9})
             drop_as(c, "alice", "stuck.jsonl", [chat(i) for i in range(5)])
-            c.wait("stuck to have a batch", lambda: (j := job_json(c, "alice", "stuck")) and j.get("batches"))
+            wait_until("stuck to have a batch", lambda: (j := job_json(c, "alice", "stuck")) and j.get("batches"))
             r = c.run("batchctl cancel stuck", user="alice", check=False)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            job = c.wait("stuck to be cancelled", lambda: (j := job_json(c, "alice", "stuck")) and
-                         j["status"] in ("completed", "failed", "cancelled") and j)
+            job = wait_job(c, "alice", "stuck")
             self.assertEqual(job["status"], "cancelled", job)
-            set_faults(sim, {"finalizing_stuck_s": 0})
+            sim.set_faults({"finalizing_stuck_s": 0})
             shown = c.run("batchctl show reviews --json", user="alice")
             self.assertEqual(json.loads(shown.stdout)["status"], "completed")
 
@@ -288,11 +276,11 @@ class Boot(unittest.TestCase):
             write_config(config)
             r = c.run("systemctl reload batchd", check=False)
             self.assertEqual(r.returncode, 0, r.stderr)
-            c.wait("the reload line", lambda: any("pipeline.poll_cap_s 600 → 300" in m for m in c.messages()))
+            wait_until("the reload line", lambda: any("pipeline.poll_cap_s 600 → 300" in m for m in c.messages()))
             broken = dict(config, pipeline=dict(config["pipeline"], poll_cap=1))
             write_config(broken)
             self.assertEqual(c.run("systemctl reload batchd", check=False).returncode, 0)
-            c.wait("the refused reload", lambda: any("keeping the running configuration" in m for m in c.messages()))
+            wait_until("the refused reload", lambda: any("keeping the running configuration" in m for m in c.messages()))
             self.assertEqual(c.show("ActiveState"), "active")
             write_config(config)
 
@@ -307,8 +295,8 @@ class Boot(unittest.TestCase):
             first_pid = c.show("MainPID")
             t = time.time()
             c.run("systemctl kill --kill-who=main -s SIGUSR2 batchd")
-            c.wait("the watchdog restart", lambda: c.show("NRestarts") == "1" and c.show("ActiveState") == "active"
-                   and c.show("MainPID") not in ("0", first_pid), timeout=30)
+            wait_until("the watchdog restart", lambda: c.show("NRestarts") == "1" and c.show("ActiveState") == "active"
+                       and c.show("MainPID") not in ("0", first_pid), timeout=30)
             timings["watchdog restart"] = time.time() - t
             self.assertTrue(any("Watchdog timeout" in m for m in
                                 c.run("journalctl --no-pager -u batchd").stdout.splitlines()))
@@ -328,8 +316,7 @@ class Boot(unittest.TestCase):
             self.assertEqual(c.show("ActiveState"), "active")
             self.assertTrue(any("(from systemd)" in m for m in c.messages()))
             drop_as(c, "alice", "after.jsonl", [chat(i) for i in range(3)])
-            job = c.wait("after to finish", lambda: (j := job_json(c, "alice", "after")) and
-                         j["status"] in ("completed", "failed", "cancelled") and j)
+            job = wait_job(c, "alice", "after")
             self.assertEqual(job["status"], "completed", job)
             c.run("systemctl stop batchd batchd.socket")
             timings["whole test"] = time.time() - t0
