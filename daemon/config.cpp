@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -180,6 +181,23 @@ std::vector<std::string> setting_changes(const std::map<std::string, std::string
   }
   for (const auto& [k, v] : before)
     if (!after.contains(k)) out.push_back(k + " removed (was " + v + ")");
+  return out;
+}
+
+std::vector<std::string> needs_restart(const std::map<std::string, std::string>& before,
+                                       const std::map<std::string, std::string>& after) {
+  const auto live = [](const std::string& k) {
+    if (k == "log_level" || k == "pricing" || k == "daily_budget_usd") return true;
+    return k.starts_with("pipeline.") && k != "pipeline.workers" && k != "pipeline.rescan_s";
+  };
+  std::vector<std::string> out;
+  auto note = [&](const std::string& k) {
+    if (!live(k) && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+  };
+  for (const auto& [k, v] : after)
+    if (const auto old = before.find(k); old == before.end() || old->second != v) note(k);
+  for (const auto& [k, v] : before)
+    if (!after.contains(k)) note(k);
   return out;
 }
 

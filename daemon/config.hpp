@@ -50,6 +50,10 @@ struct config {
 // "pipeline.max_attempts 3 → 5", one per setting added, changed or removed.
 std::vector<std::string> setting_changes(const std::map<std::string, std::string>& before,
                                          const std::map<std::string, std::string>& after);
+// The changed settings a reload cannot apply (paths, the API, the control
+// socket, time_scale, pipeline.workers and pipeline.rescan_s): the next start does.
+std::vector<std::string> needs_restart(const std::map<std::string, std::string>& before,
+                                       const std::map<std::string, std::string>& after);
 
 // Parses flags (and the file and environment they point to). Returns the
 // config, or the list of problems (each a full sentence) to print.

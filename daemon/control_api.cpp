@@ -93,13 +93,15 @@ control_response not_allowed_peer(const control_request& req) {
                             "of the service's group");
 }
 
+// POST /v1/jobs: the one route that carries a job file as its body.
+bool is_submit(const std::string& method, const std::string& target) {
+  return method == "POST" && target.substr(0, target.find('?')) == "/v1/jobs";
+}
+
 class api {
  public:
   explicit api(control_context ctx) : ctx_(std::move(ctx)) {}
 
-  static bool is_submit(const control_request& req) {
-    return req.method == "POST" && req.target.substr(0, req.target.find('?')) == "/v1/jobs";
-  }
   static bool is_search(const control_request& req) {
     const auto& s = parse_target(req.target).segments;
     return req.method == "POST" && s.size() == 4 && s[0] == "v1" && s[1] == "jobs" && s[3] == "search";
@@ -356,14 +358,13 @@ class api {
 
 std::uint64_t control_body_limit(const std::string& method, const std::string& target,
                                  const peer_credentials& peer, std::optional<gid_t> group, std::uint64_t max_submit) {
-  const bool submit = method == "POST" && target.substr(0, target.find('?')) == "/v1/jobs";
-  return submit && may_change(peer, group) ? max_submit : 64 * 1024;
+  return is_submit(method, target) && may_change(peer, group) ? max_submit : 64 * 1024;
 }
 
 namespace {
 
 boost::asio::awaitable<control_response> handle(std::shared_ptr<api> a, control_request req) {
-  if (api::is_submit(req)) co_return co_await a->submit(std::move(req));
+  if (is_submit(req.method, req.target)) co_return co_await a->submit(std::move(req));
   if (api::is_search(req)) co_return co_await a->search(std::move(req));
   co_return (*a)(req);
 }

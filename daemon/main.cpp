@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
     dirs.create_all();
     store::database db(cfg.state / "batchd.db");
-    jobs::clock clk(cfg.time_scale, db.latest_time());  // a scaled clock goes on from where it was
+    // A scaled clock goes on from where it was (a scan of the history: only then).
+    jobs::clock clk(cfg.time_scale, cfg.time_scale != 1 ? db.latest_time() : 0);
 
     boost::asio::io_context ioc(1);
     // Heavy file work and blocking syscalls go here, never on the loop.
@@ -161,8 +162,9 @@ int main(int argc, char** argv) {
         for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
       }
       if (sig == SIGHUP) {
-        // Reload: the same flags, the file read again. Pipeline settings and the
-        // log level apply from the next step on; paths and API settings need a restart.
+        // Reload: the same flags, the file read again. Pipeline settings, prices,
+        // the budget and the log level apply from the next step on; the rest
+        // (needs_restart) at the next start, and the log says so.
         systemd.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()));
         auto again = daemon::load_config(argc, argv);
         if (!again.value) {
@@ -175,11 +177,10 @@ int main(int argc, char** argv) {
             spdlog::error("SIGHUP: {}; keeping the prices in use", e.what());
           }
           runner.set_config(again.value->pipeline, pipeline_inputs_from(*again.value, prices));
-          const auto& a = again.value->api;
-          if (again.value->spool != cfg.spool || again.value->state != cfg.state || a.base_url != cfg.api.base_url ||
-              a.key_file != cfg.api.key_file || a.organization != cfg.api.organization || a.project != cfg.api.project ||
-              a.ca_file != cfg.api.ca_file || a.requests_per_second != cfg.api.requests_per_second)
-            spdlog::warn("SIGHUP: paths and api settings changed; they take effect at the next start");
+          std::string later;
+          for (const auto& k : daemon::needs_restart(cfg.file_settings, again.value->file_settings))
+            later += (later.empty() ? "" : ", ") + k;
+          if (!later.empty()) spdlog::warn("SIGHUP: {} changed; that takes effect at the next start", later);
           const auto changes = daemon::setting_changes(file_settings, again.value->file_settings);
           file_settings = again.value->file_settings;
           std::string what;

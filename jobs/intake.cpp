@@ -99,7 +99,7 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   }
   const auto job = db.free_job_name(job_base_name(name));
   const auto dir = dirs.job_dir(job);
-  fs::create_directories(dir);
+  create_directories_durably(dir);  // before insert_job names it
   const auto& kind = *kind_for_file(name);
   for (const auto& companion : companions ? *companions : kind.companions(file)) {
     struct stat cs {};

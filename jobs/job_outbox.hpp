@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk_results.hpp"
 #include "database.hpp"
 #include "job_kind.hpp"
 #include "outbox_writer.hpp"
@@ -28,7 +29,7 @@ struct missing_line {
   const char* message;
 };
 inline constexpr missing_line finish_missing{
-    "batchd_result_missing", "batchd has no result for this request: it is in neither result file of its batches"};
+    result_missing_code, "batchd has no result for this request: it is in neither result file of its batches"};
 
 // `tolerant` (a job that fails or is cancelled): a part that cannot be read
 // is left out, and its ids get `missing_code` lines; else it is an error.

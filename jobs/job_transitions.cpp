@@ -208,7 +208,7 @@ bool job_transitions::republish(const store::job_row& job, double retry_at) {
   if (!is_terminal(stage)) return false;
   try {
     const auto r = publish_outbox(dirs_, job, spec_of(job), db_.chunks_of(job.id), stage != job_stage::completed,
-                                  "batchd_result_missing",
+                                  finish_missing.code,
                                   "The job " + str(stage) + " before this request had a result" +
                                       (job.error ? ": " + *job.error : std::string()));
     db_.transaction([&] {
@@ -247,7 +247,7 @@ job_result job_transitions::finish(const store::job_row& job, const outbox_resul
 }
 
 job_result job_transitions::fail(const store::job_row& job, const std::string& reason) {
-  return end_with_outbox(job, job_stage::failed, "batchd_result_missing",
+  return end_with_outbox(job, job_stage::failed, finish_missing.code,
                          "The job failed before this request had a result: " + reason, reason);
 }
 

@@ -207,6 +207,22 @@ void pipeline::on_job_end(std::int64_t job_id, std::exception_ptr e) {
   }
 }
 
+namespace {
+
+// Whether a batch's metadata (batch_metadata in chunk_steps.cpp) names this
+// job's chunk attempt, whichever try created it. Keys set by someone else may
+// be missing: never .at().
+bool names_chunk(const std::map<std::string, std::string>& md, std::int64_t job_id, const store::chunk_row& c) {
+  const auto is = [&](const char* key, const std::string& value) {
+    const auto it = md.find(key);
+    return it != md.end() && it->second == value;
+  };
+  return is("batchd_job_id", std::to_string(job_id)) && is("batchd_chunk", std::to_string(c.idx)) &&
+         is("batchd_attempt", std::to_string(c.attempt));
+}
+
+}  // namespace
+
 void pipeline::cancel_at_api(const store::job_row& job, const std::vector<store::chunk_row>& chunks) {
   for (const auto& c : chunks) {
     const bool live = c.stage == name(chunk_stage::polling) && c.batch_id;
@@ -218,10 +234,7 @@ void pipeline::cancel_at_api(const store::job_row& job, const std::vector<store:
         if (!id) {
           const double since = c.updated_at - 2 * 86400;
           for (const auto& b : co_await api_.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
-            if (b.metadata.count("batchd_job_id") && b.metadata.at("batchd_job_id") == std::to_string(job_id) &&
-                b.metadata.at("batchd_chunk") == std::to_string(c.idx) &&
-                b.metadata.at("batchd_attempt") == std::to_string(c.attempt) && !b.is_terminal())
-              id = b.id;
+            if (!b.is_terminal() && names_chunk(b.metadata, job_id, c)) id = b.id;
         }
         if (id) co_await api_.cancel_batch(*id);
       } catch (const openai::api_error& e) {

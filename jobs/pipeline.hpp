@@ -90,7 +90,7 @@ class pipeline {
   boost::asio::awaitable<void> run_chunks(const running_job& job);
   boost::asio::awaitable<void> run_chunk_chain(const running_job& job, int idx);
   boost::asio::awaitable<void> rescue_loop();
-  // Retention and the state directory's size, every few (clock) minutes.
+  // Retention and the state directory's size, once a real minute.
   boost::asio::awaitable<void> housekeeping();
   // A job that cannot run on ends now — failed with `failure`, else cancelled
   // — and its batches still in flight (`chunks` as they were) are cancelled at the API.

@@ -47,8 +47,9 @@ def run_once(root, seed, kills=4, n=2000):
         d.drop("net.jsonl", [chat(i) for i in range(n)])
         for _ in range(kills):
             time.sleep(rng.uniform(0.05, 0.4))
-            if d.proc.poll() is None:
-                d.proc.send_signal(signal.SIGKILL)
+            # batchd never exits by itself: dead before its kill is a crash (a forbidden move aborts).
+            assert d.proc.poll() is None, f"batchd exited with {d.proc.returncode} before it was killed"
+            d.proc.send_signal(signal.SIGKILL)
             d.proc.wait(10)
             d.log.close()
             d = Daemon(d.root, sim, config=config)

@@ -273,10 +273,14 @@ class Boot(unittest.TestCase):
             # Reload: succeeds, and the log says what changed. A broken file is refused
             # with an error, and the daemon runs on with what it had.
             config["pipeline"]["poll_cap_s"] = 300
+            config["api"]["max_retries"] = 7  # not applied by a reload: the log must say so
             write_config(config)
             r = c.run("systemctl reload batchd", check=False)
             self.assertEqual(r.returncode, 0, r.stderr)
             wait_until("the reload line", lambda: any("pipeline.poll_cap_s 600 → 300" in m for m in c.messages()))
+            self.assertTrue(any("api.max_retries changed; that takes effect at the next start" in m
+                                for m in c.messages()), "a setting a reload cannot apply is named")
+            self.assertFalse(any("poll_cap_s changed; that takes effect" in m for m in c.messages()))
             broken = dict(config, pipeline=dict(config["pipeline"], poll_cap=1))
             write_config(broken)
             self.assertEqual(c.run("systemctl reload batchd", check=False).returncode, 0)
