@@ -54,22 +54,21 @@ std::string job_base_name(const std::string& filename) {
   return base.empty() ? "job" : base;
 }
 
-std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs,
-                                                const fs::path& file, const intake_options& opt,
-                                                double now, json* refused, bool settled,
-                                                const std::vector<fs::path>* companions) {
+brought_in bring_in(const spool& dirs, const fs::path& file, const intake_options& opt, bool settled,
+                    const std::vector<fs::path>& companions, const std::string& job) {
+  brought_in out;
   const auto name = file.filename().string();
   struct stat st {};
-  if (::lstat(file.c_str(), &st) != 0) return std::nullopt;  // gone already
+  if (::lstat(file.c_str(), &st) != 0) return out;  // gone already
   if (S_ISREG(st.st_mode) && !settled) {
     // Found by a rescan, not announced by its writer's close or rename: it
     // may still be being written, so it must have rested a while.
     const auto age = std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
-    if (age < std::chrono::duration<double>(opt.settle_s)) return std::nullopt;
+    if (age < std::chrono::duration<double>(opt.settle_s)) return out;
   }
   if (S_ISREG(st.st_mode) && open_for_writing(st)) {
     spdlog::info("{} is still open for writing; taking it when its writer closes it", name);
-    return std::nullopt;
+    return out;
   }
   std::string problem, fix;
   if (S_ISLNK(st.st_mode)) {
@@ -81,7 +80,7 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
   } else if (st.st_size > opt.max_file_bytes) {
     problem = "the file is " + std::to_string(st.st_size) + " bytes, over the limit of " +
               std::to_string(opt.max_file_bytes);
-    fix = "split it into smaller files, or raise max_file_bytes in the configuration";
+    fix = "split it into smaller files, or raise pipeline.max_file_bytes in the configuration";
   } else if (!kind_for_file(name)) {
     problem = "unknown kind of file";
     fix = "drop a batch request file (*.jsonl) or a manifest (*.job.json)";
@@ -92,31 +91,39 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
     ::close(fd);
   }
   if (!problem.empty()) {
-    const auto doc = refusal(name, problem, fix);
-    reject(dirs, file, doc);
-    if (refused) *refused = doc;
-    return std::nullopt;
+    out.refusal = refusal(name, problem, fix);
+    reject(dirs, file, *out.refusal);
+    return out;
   }
-  const auto job = db.free_job_name(job_base_name(name));
   const auto dir = dirs.job_dir(job);
   create_directories_durably(dir);  // before insert_job names it
-  const auto& kind = *kind_for_file(name);
-  for (const auto& companion : companions ? *companions : kind.companions(file)) {
+  for (const auto& companion : companions) {
     struct stat cs {};
     if (::lstat(companion.c_str(), &cs) != 0 || open_for_writing(cs) ||
         !take_private(companion, dir / companion.filename(), cs))
-      return std::nullopt;  // not ready: tried again at its writer's close or the next rescan
+      return out;  // not ready: tried again at its writer's close or the next rescan
   }
   const auto source = dir / name;
   if (!take_private(file, source, st)) {  // changed while copied: all of it again later
-    for (const auto& companion : companions ? *companions : kind.companions(file))
+    for (const auto& companion : companions)
       if (fs::exists(dir / companion.filename())) move_file(dir / companion.filename(), companion);
     std::error_code ignored;
     fs::remove_all(dir, ignored);
-    return std::nullopt;
+    return out;
   }
+  out.source = source;
+  return out;
+}
+
+std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool& dirs, const fs::path& file,
+                                                const intake_options& opt, double now, json* refused, bool settled,
+                                                const std::vector<fs::path>* companions) {
+  const auto job = db.free_job_name(job_base_name(file.filename().string()));
+  const auto in = bring_in(dirs, file, opt, settled, companions ? *companions : companions_of(file), job);
+  if (in.refusal && refused) *refused = *in.refusal;
+  if (in.source.empty()) return std::nullopt;
   // A crash before the insert is healed by adopt_orphans().
-  return db.insert_job(job, std::string(kind.name()), source.string(), now);
+  return db.insert_job(job, std::string(kind_for_file(file.filename().string())->name()), in.source.string(), now);
 }
 
 namespace {

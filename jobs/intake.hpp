@@ -5,7 +5,7 @@
 // a job. Nothing dropped is ever deleted.
 #include <cstdint>
 #include <filesystem>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +43,17 @@ std::optional<std::int64_t> accept_dropped_file(store::database& db, const spool
                                                 const intake_options& opt, double now,
                                                 nlohmann::json* refused = nullptr, bool settled = true,
                                                 const std::vector<std::filesystem::path>* companions = nullptr);
+
+// accept_dropped_file's file work, safe on a worker (no database): the
+// checks, a refusal into rejected/, or the private copy (which may copy a
+// hard-linked 2 GiB file, and scans /proc for writers) into the folder of job
+// `job`, a name the caller has reserved. `source` is set when it is taken.
+struct brought_in {
+  std::optional<nlohmann::json> refusal;  // refused: the .error.json's content
+  std::filesystem::path source;           // taken: the job's kept file
+};
+brought_in bring_in(const spool& dirs, const std::filesystem::path& file, const intake_options& opt, bool settled,
+                    const std::vector<std::filesystem::path>& companions, const std::string& job);
 
 // The files that travel with a dropped file (a manifest's inputs file): it
 // reads the file, so a caller on the loop runs it on a worker and passes the

@@ -94,14 +94,26 @@ awaitable<pipeline::taken> pipeline::take(std::filesystem::path file, std::optio
     std::filesystem::path file;
     ~arrived() { s->erase(file); }
   } done_arriving{arriving_, file};
-  nlohmann::json refused;
-  const auto find_companions = [file] { return companions_of(file); };  // reads the file: not on the loop
-  const auto companions = co_await pool_.run(find_companions);
-  t.job_id = accept_dropped_file(db_, dirs_, file, config_.intake(), clock_.now(), &refused, settled, &companions);
-  if (!t.job_id) {
-    if (!refused.is_null()) t.rejection = std::move(refused);
+  // The name first (the database is the loop's), held while the file work
+  // runs on a worker, so that two drops taken at once never share a folder.
+  const auto name = db_.free_job_name(job_base_name(file.filename().string()), *naming_);
+  naming_->insert(name);
+  struct named {
+    std::shared_ptr<std::set<std::string>> s;
+    std::string name;
+    ~named() { s->erase(name); }
+  } done_naming{naming_, name};
+  const auto bring = [dirs = dirs_, file, opt = config_.intake(), settled, name] {
+    return bring_in(dirs, file, opt, settled, companions_of(file), name);  // reads, copies, scans /proc
+  };
+  const auto in = co_await pool_.run(bring);
+  if (in.source.empty()) {
+    t.rejection = in.refusal;
     co_return t;
   }
+  // A crash before the insert is healed by adopt_orphans().
+  t.job_id = db_.insert_job(name, std::string(kind_for_file(file.filename().string())->name()), in.source.string(),
+                            clock_.now());
   const auto job = *db_.job(*t.job_id);
   spdlog::info("received {} as job {}; validating", file.filename().string(), job.name);
   // Taken here: the rescuer must not start the same job while this assembles it.

@@ -117,6 +117,8 @@ class pipeline {
   // frame destroyed at shutdown, after the pipeline, still erases from them.
   std::shared_ptr<std::set<std::int64_t>> taking_ = std::make_shared<std::set<std::int64_t>>();
   std::shared_ptr<std::set<std::filesystem::path>> arriving_ = std::make_shared<std::set<std::filesystem::path>>();
+  // Job names chosen for drops whose files are still being taken in.
+  std::shared_ptr<std::set<std::string>> naming_ = std::make_shared<std::set<std::string>>();
   bool rescuing_ = false;
   std::uintmax_t state_bytes_ = 0;
   std::optional<std::chrono::steady_clock::time_point> housekept_at_;  // the last housekeeping pass

@@ -192,11 +192,12 @@ void database::transaction(const std::function<void()>& fn) {
   tx.commit();
 }
 
-std::string database::free_job_name(const std::string& base) {
+std::string database::free_job_name(const std::string& base, const std::set<std::string>& reserved) {
   auto& q = statement("SELECT 1 FROM jobs WHERE name = ?");
   const statement_reset reset_after{q};
   for (int n = 1;; ++n) {
     const auto name = n == 1 ? base : base + "-" + std::to_string(n);
+    if (reserved.contains(name)) continue;
     q.reset();
     q.bind(1, name);
     if (!q.executeStep()) return name;

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -139,7 +140,8 @@ class database {
 
   // ---- jobs
   // The name itself if free, else name-2, name-3, … (DESIGN.md).
-  std::string free_job_name(const std::string& base);
+  // `base`, else base-2, base-3, …: the first not used by a job nor in `reserved`.
+  std::string free_job_name(const std::string& base, const std::set<std::string>& reserved = {});
   std::int64_t insert_job(const std::string& name, const std::string& kind, const std::string& source,
                           double now);
   std::optional<job_row> job(std::int64_t id);

@@ -96,6 +96,48 @@ class LoopTest(unittest.TestCase):
             sim.close()
             sock.close()
 
+    def test_a_hard_linked_drop_is_copied_off_the_loop(self):
+        # A file with a second name is copied (and fsynced) before it is validated: 300 MB
+        # takes about 0.3 s here, which the loop must not wait for.
+        sim = Sim()
+        try:
+            d = Daemon(os.path.join(self.root, "d"), sim, config={"daily_budget_usd": "0.000001"})
+            d.wait_ready()
+            outside = os.path.join(self.root, "mine.jsonl")
+            line = json.dumps({"custom_id": "c-{}", "method": "POST", "url": "/v1/chat/completions",
+                               "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 5000}]}})
+            n = 300_000_000 // len(line)
+            with open(outside, "w") as f:
+                for i in range(n):
+                    f.write(line.replace("c-{}", f"c-{i}") + "\n")
+            stop = threading.Event()
+            latencies = []
+
+            def probe_health():
+                while not stop.is_set():
+                    t = time.monotonic()
+                    request(d.socket, "GET", "/v1/health")
+                    latencies.append(time.monotonic() - t)
+                    time.sleep(0.01)
+
+            probe = threading.Thread(target=probe_health)
+            probe.start()
+            os.link(outside, os.path.join(d.spool, "inbox", "linked.jsonl"))
+            deadline = time.time() + 120
+            while (d.job("linked") or {}).get("status") != "held" and time.time() < deadline:
+                time.sleep(0.05)
+            stop.set()
+            probe.join()
+            self.assertEqual((d.job("linked") or {}).get("status"), "held")
+            self.assertEqual(os.stat(outside).st_nlink, 1, "batchd took a copy; the user's name is left alone")
+            self.assertGreater(len(latencies), 20)
+            self.assertLess(max(latencies), 0.2, f"/v1/health took {max(latencies):.3f} s at worst during the copy")
+            print(f"hard-linked 300 MB drop: {len(latencies)} probes, worst {max(latencies) * 1000:.1f} ms",
+                  file=sys.stderr)
+            d.stop()
+        finally:
+            sim.close()
+
     def test_sigterm_while_a_worker_assembles_stops_cleanly_and_the_job_resumes(self):
         sim = Sim()
         try:
