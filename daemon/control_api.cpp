@@ -323,7 +323,9 @@ class api {
       }
     } cleanup{staging};
     const auto file = staging / filename;
-    jobs::write_file_atomically(file, req.body);
+    const auto body = std::make_shared<const std::string>(std::move(req.body));  // shared, not copied
+    const auto write = [file, body] { jobs::write_file_atomically(file, *body); };
+    co_await ctx_.pool->run(write);
     const auto taken = co_await ctx_.runner.take(file, max_cost);
     if (taken.rejection) co_return rejected(*taken.rejection);
     if (!taken.job_id) co_return error_response(500, "io_error", "the submitted file could not be taken in");

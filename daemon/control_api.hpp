@@ -19,6 +19,7 @@ namespace batchd::jobs {
 class pipeline;
 class clock;
 class vector_queries;
+class worker_pool;
 struct spool;
 }  // namespace batchd::jobs
 
@@ -35,6 +36,7 @@ struct control_context {
   std::function<std::size_t()> connections;  // open control connections, for /metrics
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   jobs::vector_queries* vectors = nullptr;  // POST /v1/jobs/{job}/search
+  jobs::worker_pool* pool = nullptr;        // set by main: writes a submitted body (up to control.max_body_bytes) off the loop
 };
 
 control_handler make_control_api(control_context ctx);

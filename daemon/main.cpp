@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     daemon::control_context control_ctx{db, runner, dirs, api, clk, group_gid, cfg.api.base_url,
                                         [&] { return control ? control->connections() : std::size_t{0}; }};
     control_ctx.vectors = &vectors;
+    control_ctx.pool = &pool;
     control = std::make_unique<daemon::control_server>(ioc.get_executor(), listen_fd, copt,
                                                        daemon::make_control_api(control_ctx));
     struct remove_socket_file {
