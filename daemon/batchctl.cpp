@@ -138,7 +138,11 @@ void print_job(const json& j) {
       {"failed", std::to_string(j["counts"].value("failed", 0LL))},
       {"created", str(j, "created_at")},
       {"finished", str(j, "finished_at")}};
-  if (j.contains("held_reason") && !j["held_reason"].is_null()) rows.push_back({"held", str(j, "held_reason")});
+  if (j.contains("held_reason") && !j["held_reason"].is_null()) {
+    rows.push_back({"held", str(j, "held_reason")});
+    if (str(j, "held_for", "") == "quota")
+      rows.push_back({"looks again", str(j, "look_again_at") + " (or now: batchctl resume " + str(j, "job") + ")"});
+  }
   if (j.contains("estimate") && !j["estimate"].is_null())
     rows.push_back({"estimate", "$" + str(j["estimate"], "batch_usd", "?") + " at the batch price"});
   if (j.contains("cost") && !j["cost"].is_null())
@@ -219,6 +223,12 @@ int cmd_cancel(const options& o, const std::string& job) {
   const auto j = call(o, "POST", "/v1/jobs/" + url_encode(job) + "/cancel");
   if (!o.json_out) std::cout << "cancelling " << str(j, "job") << ": batches in flight are cancelled at the API; "
                              << "finished requests are still collected\n";
+  return 0;
+}
+
+int cmd_resume(const options& o, const std::string& job) {
+  const auto j = call(o, "POST", "/v1/jobs/" + url_encode(job) + "/resume");
+  if (!o.json_out) std::cout << "resumed " << str(j, "job") << ": it looks again now\n";
   return 0;
 }
 
@@ -340,6 +350,8 @@ int main(int argc, char** argv) {
   submit->add_option("--max-cost-usd", max_cost, "hold the job if its estimate is over this (USD at the batch price)");
   auto* release = app.add_subcommand("release", "send a held job despite its estimate");
   release->add_option("job", job, "the job's name")->required();
+  auto* resume = app.add_subcommand("resume", "a held job looks again now (out of quota: asks the API again)");
+  resume->add_option("job", job, "the job's name")->required();
   auto* ledger = app.add_subcommand("ledger", "costs booked, at the batch price and the regular one");
   ledger->add_option("--by", by, "day, month, model or job")->check(CLI::IsMember({"day", "month", "model", "job"}));
   ledger->add_option("--since", since, "from this date (YYYY-MM-DD, UTC), inclusive");
@@ -373,6 +385,7 @@ int main(int argc, char** argv) {
     if (cancel->parsed()) return cmd_cancel(o, job);
     if (submit->parsed()) return cmd_submit(o, file, name, max_cost);
     if (release->parsed()) return cmd_release(o, job);
+    if (resume->parsed()) return cmd_resume(o, job);
     if (ledger->parsed()) return cmd_ledger(o, by, since, until);
     if (health->parsed()) return cmd_health(o);
     if (search->parsed()) return cmd_search(o, job, {{"query", text}, {"k", k}});

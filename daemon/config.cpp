@@ -104,6 +104,8 @@ void apply_file(config& c, const json& j, std::vector<std::string>& problems) {
     p->take("poll_cap_s", q.poll_cap_s);
     p->take("api_grace_s", q.api_grace_s);
     p->take("token_limit_retry_s", q.token_limit_retry_s);
+    p->take("retry_after_cap_s", q.retry_after_cap_s);
+    p->take("quota_recheck_s", q.quota_recheck_s);
     p->take("enqueued_token_limit", q.enqueued_token_limit);
     p->take("delete_remote_files", q.delete_remote_files);
     p->take("rescan_s", q.rescan_s);
@@ -137,6 +139,8 @@ void validate(const config& c, std::vector<std::string>& problems) {
   if (c.pipeline.list_refresh_from < 1) problems.push_back("pipeline.list_refresh_from must be at least 1");
   if (c.pipeline.workers < 0 || c.pipeline.workers > 256)
     problems.push_back("pipeline.workers must be within 0..256 (0: one a core)");
+  if (c.pipeline.retry_after_cap_s <= 0) problems.push_back("pipeline.retry_after_cap_s must be positive");
+  if (c.pipeline.quota_recheck_s <= 0) problems.push_back("pipeline.quota_recheck_s must be positive");
   if (c.pipeline.retention_days < 0) problems.push_back("pipeline.retention_days must not be negative");
   if (c.pipeline.step_max_failures < 1) problems.push_back("pipeline.step_max_failures must be at least 1");
   if (c.pipeline.step_retry_initial_s <= 0 || c.pipeline.step_retry_cap_s < c.pipeline.step_retry_initial_s)

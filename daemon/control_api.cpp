@@ -139,6 +139,10 @@ class api {
       if (req.method != "POST") return method_not_allowed("POST");
       return release(req, s[2]);
     }
+    if (s.size() == 4 && s[1] == "jobs" && s[3] == "resume") {
+      if (req.method != "POST") return method_not_allowed("POST");
+      return resume(req, s[2]);
+    }
     if (s.size() == 2 && s[1] == "ledger") {
       if (req.method != "GET") return method_not_allowed("GET");
       return ledger(t);
@@ -151,7 +155,7 @@ class api {
     return error_response(404, "unknown_route",
                           "no route " + req.method + " " + req.target.substr(0, req.target.find('?')) +
                               "; see /v1/health, /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/cancel, "
-                              "/v1/jobs/{job}/release, /v1/jobs/{job}/search, /v1/ledger, /metrics");
+                              "/v1/jobs/{job}/release, /v1/jobs/{job}/resume, /v1/jobs/{job}/search, /v1/ledger, /metrics");
   }
 
   std::optional<store::job_row> find_job(const std::string& name) { return ctx_.db.job_by_name(name); }
@@ -253,6 +257,16 @@ class api {
     auto job = find_job(name);
     if (!job) return unknown_job(name);
     if (!ctx_.runner.release(job->id))
+      return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
+                                                 std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
+    return json_response(job_view(*ctx_.db.job(job->id)), 202);
+  }
+
+  control_response resume(const control_request& req, const std::string& name) {
+    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
+    auto job = find_job(name);
+    if (!job) return unknown_job(name);
+    if (!ctx_.runner.resume(job->id))
       return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
                                                  std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
     return json_response(job_view(*ctx_.db.job(job->id)), 202);

@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
     const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
     dirs.create_all();
     store::database db(cfg.state / "batchd.db");
-    // A scaled clock goes on from where it was (a scan of the history: only then).
-    jobs::clock clk(cfg.time_scale, cfg.time_scale != 1 ? db.latest_time() : 0);
+    // A scaled clock goes on from its origin in the store, as if it had run all along.
+    const auto clk = jobs::clock_for(db, cfg.time_scale);
 
     boost::asio::io_context ioc(1);
     // Heavy file work and blocking syscalls go here, never on the loop.
@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
                                                     : std::max<std::size_t>(2, std::thread::hardware_concurrency()));
     openai::client_config api_cfg = cfg.api;
     api_cfg.api_key = key;
+    api_cfg.time_scale = cfg.time_scale;  // Retry-After and backoff are API time
     api_cfg.offload = [&pool](std::function<void()> f) { return pool.run(f); };
     openai::client api(ioc.get_executor(), api_cfg);
 
@@ -178,6 +179,8 @@ int main(int argc, char** argv) {
             spdlog::error("SIGHUP: {}; keeping the prices in use", e.what());
           }
           runner.set_config(again.value->pipeline, pipeline_inputs_from(*again.value, prices));
+          if (const int n = runner.resume_quota_holds())
+            spdlog::info("SIGHUP: {} job(s) held for quota ask the API again", n);
           std::string later;
           for (const auto& k : daemon::needs_restart(cfg.file_settings, again.value->file_settings))
             later += (later.empty() ? "" : ", ") + k;

@@ -57,6 +57,10 @@ std::string render_metrics(const control_context& ctx) {
   for (const auto& [status, n] : jobs_by_public_status(ctx.db))
     m.sample("batchd_jobs", "status=\"" + label(status) + "\"", static_cast<std::uint64_t>(n));
 
+  m.family("batchd_jobs_held", "gauge", "Held jobs by why: over a cost limit, or the account out of quota.");
+  for (const auto& [why, n] : ctx.db.held_jobs_by_reason())
+    m.sample("batchd_jobs_held", "reason=\"" + label(why) + "\"", static_cast<std::uint64_t>(n));
+
   m.family("batchd_batches", "gauge", "OpenAI batches by their last known status.");
   for (const auto& [status, n] : ctx.db.batches_by_status())
     m.sample("batchd_batches", "status=\"" + label(status) + "\"", static_cast<std::uint64_t>(n));

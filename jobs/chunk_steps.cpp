@@ -61,6 +61,15 @@ double unsure_since(const store::chunk_row& c) { return std::max(c.updated_at, c
 
 bool may_send_again(const store::chunk_row& c, double now, double grace_s) { return now - unsure_since(c) >= grace_s; }
 
+double look_delay(double elapsed, double grace_s) {
+  return std::clamp(elapsed / 2, 2.0, std::max(2.0, grace_s / 8));
+}
+
+double refusal_delay(std::optional<double> retry_after_s, int refusals_in_a_row, double cap_s, double unit) {
+  if (retry_after_s) return std::min(cap_s, *retry_after_s) * (1 + 0.1 * std::clamp(unit, 0.0, 1.0));
+  return std::min(cap_s, backoff_delay({2, 2, cap_s}, std::max(0, refusals_in_a_row - 1), unit));
+}
+
 chunk_outcome_input sort_input(const running_job& job, const store::chunk_row& c) {
   chunk_outcome_input in;
   in.chunk = c.path;
@@ -86,8 +95,9 @@ void chunk_steps::mark_unsure(const store::chunk_row& c) {
   ctx_.db.update_chunk(c.id, u, ctx_.clk.now());
 }
 
-bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields) {
+bool chunk_steps::move(const store::chunk_row& c, chunk_stage to, store::chunk_update fields) {
   const auto from = *parse_chunk_stage(c.stage);
+  if (to == chunk_stage::uploading || to == chunk_stage::creating) fields.clear_unsure = true;  // nothing sent yet
   if (!can_move(from, to))
     throw std::logic_error("chunk " + std::to_string(c.id) + ": no move from " + c.stage + " to " + str(to));
   if (!ctx_.db.move_chunk(c.id, c.stage, str(to), fields, ctx_.clk.now())) return false;
@@ -138,15 +148,20 @@ awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t ch
       co_await end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
       co_return;
     }
+    // A refusal's Retry-After (or a token-limit wait), kept in the row: a restart waits only the rest.
+    const bool calls = stage == chunk_stage::uploading || stage == chunk_stage::uploaded || stage == chunk_stage::creating;
+    if (calls && c.not_before > ctx_.clk.now() && !job.signal->cancelled()) {
+      co_await sleep(job, c.not_before - ctx_.clk.now());
+      continue;
+    }
     switch (stage) {
       case chunk_stage::assembled:
-        if (move(c, chunk_stage::uploading)) nothing_sent_.insert(c.id);
+        move(c, chunk_stage::uploading);
         break;
       case chunk_stage::uploading:
         co_await upload(job, c);
         break;
       case chunk_stage::uploaded: {
-        if (c.not_before > ctx_.clk.now()) co_await sleep(job, c.not_before - ctx_.clk.now());
         // Hold the chunk while the model's enqueued tokens would pass the limit.
         if (ctx_.gate.must_wait(ctx_.db, job.row.model.value_or(""), c.est_tokens)) {
           co_await sleep(job, ctx_.config.poll_initial_s);
@@ -154,7 +169,7 @@ awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t ch
         }
         store::chunk_update u;
         u.creates = c.creates + 1;
-        if (move(c, chunk_stage::creating, u)) nothing_sent_.insert(c.id);
+        move(c, chunk_stage::creating, u);
         break;
       }
       case chunk_stage::creating:
@@ -172,57 +187,113 @@ awaitable<void> chunk_steps::run_attempt(const running_job& job, std::int64_t ch
   }
 }
 
+awaitable<chunk_steps::try_result> chunk_steps::try_once(const running_job& job, const store::chunk_row& c,
+                                                         const char* what, const look_fn& look, const make_fn& make,
+                                                         bool may_make) {
+  try_result r;
+  if (c.unsure_at) {
+    // A call before this one may have made it (a crash during it, or its answer lost): look first.
+    std::optional<std::string> look_failed;
+    try {
+      r.id = co_await look();
+    } catch (const openai::api_error& e) {
+      look_failed = e.what();
+    }
+    if (look_failed) {
+      spdlog::warn("job {} chunk {}: looking for an earlier {}: {}; looking again", job.row.name, c.idx, what,
+                   *look_failed);
+      co_return r;
+    }
+    if (r.id) {
+      spdlog::info("job {} chunk {}: found the earlier {} {}", job.row.name, c.idx, what, *r.id);
+      co_return r;
+    }
+    // Lists lag behind creates: making it again now could make it twice.
+    if (!may_send_again(c, ctx_.clk.now(), ctx_.config.api_grace_s)) {
+      spdlog::info("job {} chunk {}: no earlier {} listed yet; looking again", job.row.name, c.idx, what);
+      co_return r;
+    }
+  }
+  if (!may_make) {
+    r.declined = true;
+    co_return r;
+  }
+  mark_unsure(c);  // durable before the call: a crash during it leaves a time to count the grace from
+  std::optional<openai::api_error> failed;
+  try {
+    r.id = co_await make();
+  } catch (const openai::api_error& e) {
+    failed = e;
+  }
+  if (!failed) co_return r;
+  if (openai::effect_of(*failed) == openai::call_effect::refused) {
+    r.refusal = std::move(failed);  // nothing was made: after_refusal clears the mark
+    co_return r;
+  }
+  // Unknown: it may exist. The grace counts from the call's end, across restarts.
+  const double now = ctx_.clk.now();
+  store::chunk_update u;
+  u.unsure_at = now;
+  if (const auto& ra = failed->retry_after())
+    u.not_before = now + std::min(ctx_.config.retry_after_cap_s, std::chrono::duration<double>(*ra).count());
+  ctx_.db.update_chunk(c.id, u, now);
+  spdlog::warn("job {} chunk {}: {}: {}; it may have happened: looking before trying again", job.row.name, c.idx,
+               what, failed->what());
+  co_return r;
+}
+
+awaitable<void> chunk_steps::after_refusal(const running_job& job, const store::chunk_row& c, const char* what,
+                                           const openai::api_error& e, bool again) {
+  const double now = ctx_.clk.now();
+  store::chunk_update u;
+  u.clear_unsure = true;  // the API said no: nothing was made, nothing to look for
+  if (openai::is_quota_exhausted(e)) {
+    ctx_.db.update_chunk(c.id, u, now);
+    throw quota_exhausted(std::string("the account is out of quota (") + what + " refused: " + e.what() +
+                          "); top it up, then `batchctl resume " + job.row.name + "`");
+  }
+  if (!again && !openai::is_rate_limited(e)) {
+    co_await end_chunk(job, c, chunk_stage::failed, std::string(what) + " failed: " + e.what());
+    co_return;
+  }
+  std::optional<double> asked;
+  if (e.retry_after()) asked = std::chrono::duration<double>(*e.retry_after()).count();
+  const double delay = refusal_delay(asked, ++refusals_[c.id], ctx_.config.retry_after_cap_s, jitter_draw());
+  u.not_before = now + delay;
+  ctx_.db.update_chunk(c.id, u, now);  // durable: a restart waits only the rest
+  spdlog::info("job {} chunk {}: {} refused ({}); trying again in {:.1f} s", job.row.name, c.idx, what, e.what(),
+               delay);
+}
+
 awaitable<void> chunk_steps::upload(const running_job& job, const store::chunk_row& c) {
   const auto filename = upload_name(job.row, c);
-  std::optional<std::string> file_id;
-  const bool look_first = nothing_sent_.erase(c.id) == 0;
-  bool wait_and_look_again = false;
-  bool sent = false;                        // the upload call was made: from then on it may exist
-  bool unsure = false;                      // … and its answer was lost
-  std::optional<std::string> final_error;  // ends the chunk (not awaited inside a catch)
-  try {
-    // Before a crash or a lost response, this upload may have happened already.
-    if (look_first) {
-      for (const auto& f : co_await ctx_.api.list_files(std::string("batch")))
-        if (f.filename == filename) file_id = f.id;
-      // Lists lag behind creates: uploading again now could upload twice.
-      wait_and_look_again = !file_id && !may_send_again(c, ctx_.clk.now(), ctx_.config.api_grace_s);
-    }
-    if (file_id) {
-      spdlog::info("job {} chunk {}: found earlier upload {}", job.row.name, c.idx, *file_id);
-    } else if (wait_and_look_again) {
-      spdlog::info("job {} chunk {}: no earlier upload listed yet; looking again before uploading", job.row.name,
-                   c.idx);
-    } else {
-      const auto check = [c] { check_unchanged(c); };  // what is sent is what was validated
-      co_await ctx_.pool.run(check);
-      const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
-      mark_unsure(c);  // durable before the call: a crash during it leaves a time to count the grace from
-      sent = true;
-      file_id = (co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range)).id;
-      ctx_.crash_point("after_upload");
-      spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.row.name, c.idx, *file_id,
-                   c.requests, c.bytes);
-    }
-  } catch (const openai::api_error& e) {
-    if (!e.retryable()) {
-      final_error = std::string("upload failed: ") + e.what();
-    } else {
-      unsure = sent;  // a failed list or connect sent nothing: no new wait
-      spdlog::warn("job {} chunk {}: upload: {}; will look and try again", job.row.name, c.idx, e.what());
-    }
-  }
-  if (final_error) {
-    co_await end_chunk(job, c, chunk_stage::failed, *final_error);
+  const look_fn look = [&]() -> awaitable<std::optional<std::string>> {
+    for (const auto& f : co_await ctx_.api.list_files(std::string("batch")))
+      if (f.filename == filename) co_return f.id;
+    co_return std::nullopt;
+  };
+  const make_fn make = [&]() -> awaitable<std::string> {
+    const auto check = [c] { check_unchanged(c); };  // what is sent is what was validated
+    co_await ctx_.pool.run(check);
+    const openai::byte_range range{static_cast<std::uint64_t>(c.offset), static_cast<std::uint64_t>(c.bytes)};
+    const auto file = co_await ctx_.api.upload_file(c.path, filename, "batch", openai::retry_create::no, range);
+    ctx_.crash_point("after_upload");
+    spdlog::info("job {} chunk {}: uploaded {} ({} requests, {} bytes)", job.row.name, c.idx, file.id, c.requests,
+                 c.bytes);
+    co_return file.id;
+  };
+  const auto r = co_await try_once(job, c, "upload", look, make);
+  if (r.refusal) {
+    co_await after_refusal(job, c, "upload", *r.refusal, false);
     co_return;
   }
-  if (unsure) mark_unsure(c);  // the call's end: the grace counts from now, across restarts
-  if (!file_id) {
-    co_await sleep(job, wait_and_look_again ? ctx_.config.api_grace_s / 8 : backoff_delay({10, 2, 300}, 0, jitter_draw()));
+  if (!r.id) {
+    co_await sleep(job, look_delay(ctx_.clk.now() - unsure_since(*ctx_.db.chunk(c.id)), ctx_.config.api_grace_s));
     co_return;
   }
+  refusals_.erase(c.id);
   store::chunk_update u;
-  u.file_id = *file_id;
+  u.file_id = *r.id;
   move(c, chunk_stage::uploaded, u);
 }
 
@@ -230,69 +301,51 @@ awaitable<void> chunk_steps::create(const running_job& job, const store::chunk_r
   const auto metadata = batch_metadata(job, c);
   const auto& cfg = ctx_.config;
   std::optional<openai::batch> batch;
-  const bool look_first = nothing_sent_.erase(c.id) == 0;
-  bool wait_and_look_again = false;
-  std::optional<std::string> final_error;   // ends the chunk (not awaited inside a catch)
-  bool cancelled = false;
-  bool sent = false;    // the create call was made: from then on the batch may exist
-  bool unsure = false;  // … and its answer was lost
-  try {
-    // Before a crash or a lost response, this batch may have been created already.
-    if (look_first) {
-      const double since = c.updated_at - 2 * 86400;
-      for (const auto& b :
-           co_await ctx_.api.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
-        if (b.metadata == metadata) batch = b;
-      // A batch created a moment ago may not be listed yet: creating another
-      // would pay twice, so give the API its grace before concluding it is not there.
-      wait_and_look_again = !batch && !may_send_again(c, ctx_.clk.now(), cfg.api_grace_s);
-    }
-    if (batch) {
-      spdlog::info("job {} chunk {}: found earlier batch {}", job.row.name, c.idx, batch->id);
-    } else if (wait_and_look_again) {
-      spdlog::info("job {} chunk {}: no earlier batch listed yet; looking again before creating", job.row.name,
-                   c.idx);
-    } else if (job.signal->cancelled()) {
-      cancelled = true;
-    } else {
-      openai::create_batch_request req;
-      req.input_file_id = *c.file_id;
-      req.endpoint = job.row.endpoint.value_or("");
-      req.metadata = metadata;
-      mark_unsure(c);  // durable before the call: a crash during it leaves a time to count the grace from
-      sent = true;
-      batch = co_await ctx_.api.create_batch(req);
-      ctx_.crash_point("after_create");
-      spdlog::info("job {} chunk {}: created batch {}", job.row.name, c.idx, batch->id);
-    }
-  } catch (const openai::api_error& e) {
-    if (e.code() == "token_limit_exceeded") {
+  const look_fn look = [&]() -> awaitable<std::optional<std::string>> {
+    const double since = c.updated_at - 2 * 86400;
+    for (auto& b : co_await ctx_.api.list_batches([&](const openai::batch& b) { return b.created_at >= since; }))
+      if (b.metadata == metadata) {
+        batch = std::move(b);
+        co_return batch->id;
+      }
+    co_return std::nullopt;
+  };
+  const make_fn make = [&]() -> awaitable<std::string> {
+    openai::create_batch_request req;
+    req.input_file_id = *c.file_id;
+    req.endpoint = job.row.endpoint.value_or("");
+    req.metadata = metadata;
+    batch = co_await ctx_.api.create_batch(req);
+    ctx_.crash_point("after_create");
+    spdlog::info("job {} chunk {}: created batch {}", job.row.name, c.idx, batch->id);
+    co_return batch->id;
+  };
+  // A cancelled job makes no new batch, but still looks for one a lost answer may hide (to cancel it).
+  const auto r = co_await try_once(job, c, "batch create", look, make, !job.signal->cancelled());
+  if (r.declined) {
+    co_await end_chunk(job, c, chunk_stage::cancelled, "cancelled by the user");
+    co_return;
+  }
+  if (r.refusal) {
+    const auto& e = *r.refusal;
+    if (e.code() == "token_limit_exceeded") {  // admission feedback, whether 400 or 429 (API-FACTS §2)
       ctx_.gate.learn(job.row.model.value_or(""), e.message());
       store::chunk_update u;
       u.not_before = ctx_.clk.now() + cfg.token_limit_retry_s;
       move(c, chunk_stage::uploaded, u);
       co_return;
     }
-    // A fresh upload may be unknown to the batch service for a moment.
+    // A fresh upload may be unknown to the batch service for a moment (API-FACTS §1).
     const bool file_not_seen_yet = e.status() == 400 && e.param() == std::optional<std::string>("file_id") &&
                                    ctx_.clk.now() - c.updated_at < cfg.api_grace_s;
-    if (!e.retryable() && !file_not_seen_yet) {
-      final_error = std::string("creating the batch failed: ") + e.what();  // a 4xx: nothing was created
-    } else {
-      unsure = sent && (e.status() == 0 || e.status() >= 500);  // no answer, or the server broke after the body
-      spdlog::warn("job {} chunk {}: create: {}; will look and try again", job.row.name, c.idx, e.what());
-    }
-  }
-  if (unsure) mark_unsure(c);  // the call's end: the grace counts from now, across restarts
-  if (final_error || cancelled) {
-    const std::string reason = cancelled ? "cancelled by the user" : *final_error;  // named: see worker_pool.hpp
-    co_await end_chunk(job, c, cancelled ? chunk_stage::cancelled : chunk_stage::failed, reason);
+    co_await after_refusal(job, c, "batch create", e, file_not_seen_yet);
     co_return;
   }
-  if (!batch) {
-    co_await sleep(job, wait_and_look_again ? cfg.api_grace_s / 4 : backoff_delay({5, 2, 120}, 0, jitter_draw()));
+  if (!r.id) {
+    co_await sleep(job, look_delay(ctx_.clk.now() - unsure_since(*ctx_.db.chunk(c.id)), cfg.api_grace_s));
     co_return;
   }
+  refusals_.erase(c.id);
   store::chunk_update u;
   u.batch_id = batch->id;
   u.batch_status = batch->status;

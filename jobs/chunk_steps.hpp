@@ -7,14 +7,16 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
-#include <set>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "batch_board.hpp"
 #include "clock.hpp"
 #include "database.hpp"
+#include "error.hpp"
 #include "job_kind.hpp"
 #include "job_signal.hpp"
 #include "job_transitions.hpp"
@@ -67,26 +69,55 @@ class chunk_steps {
   boost::asio::awaitable<void> download_and_sort(const running_job& job, const store::chunk_row& c);
   boost::asio::awaitable<void> sleep(const running_job& job, double seconds);
   // The one way a chunk moves: checked against the stage table, then a
-  // guarded write (false if the row was not in its stage any more).
-  bool move(const store::chunk_row& c, chunk_stage to, const store::chunk_update& fields = {});
+  // guarded write (false if the row was not in its stage any more). A move
+  // into uploading or creating starts with nothing in doubt.
+  bool move(const store::chunk_row& c, chunk_stage to, store::chunk_update fields = {});
   // Records, durably, that an upload or create of this chunk may have happened by now.
   void mark_unsure(const store::chunk_row& c);
+
+  // One try at the call that makes this stage's object at the API (the
+  // chunk's file, its batch), with its three outcomes (openai::call_effect):
+  //   - a call before it whose outcome is unknown is looked for first: found,
+  //     it is adopted; not listed yet within the grace, nothing is sent
+  //     (the caller waits a little and looks again);
+  //   - else, with the chunk marked unsure durably while the call is out,
+  //     `make` runs: done gives the id; refused gives the error (nothing was
+  //     made: the caller clears the mark); unknown keeps the mark, from the
+  //     call's end, and its Retry-After as not_before.
+  // Unless `may_make` (a cancelled job), nothing new is made: `declined`.
+  using look_fn = std::function<boost::asio::awaitable<std::optional<std::string>>()>;
+  using make_fn = std::function<boost::asio::awaitable<std::string>()>;
+  struct try_result {
+    std::optional<std::string> id;
+    std::optional<openai::api_error> refusal;
+    bool declined = false;
+  };
+  boost::asio::awaitable<try_result> try_once(const running_job& job, const store::chunk_row& c, const char* what,
+                                              const look_fn& look, const make_fn& make, bool may_make = true);
+  // After the API refused this stage's call: a rate limit (or `again`) waits
+  // as asked, durably (not_before, the unsure mark cleared); quota holds the
+  // job (throws quota_exhausted); anything else ends the chunk failed.
+  boost::asio::awaitable<void> after_refusal(const running_job& job, const store::chunk_row& c, const char* what,
+                                             const openai::api_error& e, bool again);
   // Ends a chunk that can go no further (failed, or cancelled before its
   // batch existed); its requests become error lines.
   boost::asio::awaitable<void> end_chunk(const running_job& job, store::chunk_row c, chunk_stage to,
                                          std::string reason);
 
   step_context ctx_;
-  // Chunks whose upload or create intent this process recorded and whose call
-  // has not failed in doubt: nothing can exist at the API yet, so there is
-  // nothing to look for. After a restart the set is empty and every intent is
-  // checked against the API's lists.
-  std::set<std::int64_t> nothing_sent_;
+  // Refusals in a row, by chunk: the backoff when a refusal names no delay.
+  std::map<std::int64_t, int> refusals_;
 };
 
 // A chunk's bytes no longer match the hash taken when it was validated:
 // the job fails at once with this reason (no retry can mend it).
 struct source_changed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The account is out of quota or credit (a 429 that waiting does not mend):
+// the job is held with this reason until resumed or an hourly look.
+struct quota_exhausted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -102,6 +133,17 @@ double unsure_since(const store::chunk_row& c);
 // since unsure_since(c). Pure, and the same after a restart: both times are
 // in the row.
 bool may_send_again(const store::chunk_row& c, double now, double grace_s);
+
+// How long to wait before looking again for what a call of unknown outcome
+// may have made, `elapsed` seconds after it: 2 s at first, then half the
+// time elapsed (looks grow apart as it grows less likely to appear), at
+// most an eighth of the grace. Pure.
+double look_delay(double elapsed, double grace_s);
+
+// How long a refusal asks the chunk to wait: the server's Retry-After, at
+// most `cap_s`, stretched by up to a tenth for jitter (`unit` in [0, 1));
+// without one, backoff by refusals in a row (1 for the first). Pure.
+double refusal_delay(std::optional<double> retry_after_s, int refusals_in_a_row, double cap_s, double unit);
 
 // What sorting a chunk attempt's results starts from: the chunk's bytes and
 // asked ids, and the job's packing; the caller fills in the batch's outcome.

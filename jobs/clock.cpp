@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "database.hpp"
+
 namespace batchd::jobs {
 namespace {
 
@@ -11,20 +13,29 @@ double system_now() {
 
 }  // namespace
 
-clock::clock(double scale, double not_before)
-    : scale_(std::max(scale, 1e-3)), start_unix_(system_now()), start_(std::chrono::steady_clock::now()) {
-  if (scale_ != 1) start_unix_ = std::max(start_unix_, not_before);
+clock::clock(double scale, double origin_clock, double origin_real)
+    : scale_(std::max(scale, 1e-3)), origin_clock_(origin_clock), origin_real_(origin_real) {
+  if (origin_real_ == 0) origin_clock_ = origin_real_ = system_now();
 }
 
 double clock::now() const {
-  if (scale_ == 1) return system_now();
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-  return start_unix_ + elapsed.count() * scale_;
+  const double real = system_now();
+  if (scale_ == 1) return real;
+  return origin_clock_ + (real - origin_real_) * scale_;
 }
 
 std::chrono::steady_clock::duration clock::real(double seconds) const {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(std::max(seconds, 0.0) / scale_));
+}
+
+clock clock_for(store::database& db, double scale) {
+  if (scale == 1) return clock();
+  if (const auto o = db.clock_origin(scale)) return clock(scale, o->clock, o->real);
+  const double real = system_now();
+  const double start = std::max(real, db.latest_time());
+  db.set_clock_origin(scale, start, real);
+  return clock(scale, start, real);
 }
 
 }  // namespace batchd::jobs

@@ -5,16 +5,24 @@
 //
 // At scale 1 every now() reads the system clock afresh, so stored absolute
 // times (grace periods, token-limit waits, the budget day) stay right across
-// restarts and clock steps. A scaled clock runs ahead of real time; started
-// with `not_before` (the latest time the store holds), it never goes back
-// across a restart.
+// restarts and clock steps. A scaled clock runs ahead of real time from an
+// origin — the pair (its reading, the real unix time) — kept in the store
+// (scaled_clock_for): after a restart it reads as if it had run all along,
+// the downtime scaled too, so it never goes back and a stored wait (a
+// Retry-After's not_before, a grace) is neither cut short nor repeated.
 #include <chrono>
+
+namespace batchd::store {
+class database;
+}
 
 namespace batchd::jobs {
 
 class clock {
  public:
-  explicit clock(double scale = 1.0, double not_before = 0);
+  // Scale 1: the system clock. Else `origin_clock` at real unix time
+  // `origin_real`, running `scale` times faster (origin 0: from now).
+  explicit clock(double scale = 1.0, double origin_clock = 0, double origin_real = 0);
   // Unix seconds on this clock.
   double now() const;
   // How long to really wait for `seconds` of this clock's time.
@@ -23,8 +31,12 @@ class clock {
 
  private:
   double scale_;
-  double start_unix_;
-  std::chrono::steady_clock::time_point start_;
+  double origin_clock_, origin_real_;
 };
+
+// The daemon's clock at `scale`: the system clock at 1; else scaled from the
+// origin the store keeps for this scale, made now (from the latest time the
+// store holds, so it never goes back) when there is none.
+clock clock_for(store::database& db, double scale);
 
 }  // namespace batchd::jobs

@@ -135,19 +135,28 @@ job_result job_transitions::to_rejected(const store::job_row& job, const std::st
 }
 
 job_result job_transitions::to_held(const store::job_row& job, const std::string& reason) {
+  if (stage_of(job) == job_stage::running) return refuse(job, job_stage::held);  // its cost was weighed before it ran
   if (stage_of(job) == job_stage::held) {  // the reason changed, the stage did not
     db_.transaction([&] {
-      db_.set_hold_reason(job.id, reason);
+      db_.set_hold(job.id, reason);
       db_.add_event(job.id, std::nullopt, "held: " + reason, clock_.now());
     });
     return reread(job.id);
   }
-  if (auto e = guarded(job, job_stage::held, "held: " + reason, std::nullopt, [&] { db_.set_hold_reason(job.id, reason); })) return *e;
+  if (auto e = guarded(job, job_stage::held, "held: " + reason, std::nullopt, [&] { db_.set_hold(job.id, reason); })) return *e;
+  return reread(job.id);
+}
+
+job_result job_transitions::to_quota_held(const store::job_row& job, const std::string& reason, double look_again_at) {
+  if (stage_of(job) != job_stage::running) return refuse(job, job_stage::held);  // only a call can find the quota out
+  if (auto e = guarded(job, job_stage::held, "held: " + reason, std::nullopt,
+                       [&] { db_.set_hold(job.id, reason, "quota", look_again_at); }))
+    return *e;
   return reread(job.id);
 }
 
 job_result job_transitions::to_running(const store::job_row& job) {
-  if (auto e = guarded(job, job_stage::running, "running", std::nullopt, [&] { db_.set_hold_reason(job.id, std::nullopt); })) return *e;
+  if (auto e = guarded(job, job_stage::running, "running", std::nullopt, [&] { db_.set_hold(job.id, std::nullopt); })) return *e;
   return reread(job.id);
 }
 
@@ -272,6 +281,16 @@ job_result job_transitions::release(const store::job_row& job) {
     db_.release_job(job.id);
     db_.add_event(job.id, std::nullopt, "released by the user", clock_.now());
   });
+  return reread(job.id);
+}
+
+job_result job_transitions::resume(const store::job_row& job) {
+  if (stage_of(job) != job_stage::held) return errc::wrong_stage;
+  if (job.held_for == std::optional<std::string>("quota"))
+    db_.transaction([&] {
+      db_.set_look_again_at(job.id, clock_.now());
+      db_.add_event(job.id, std::nullopt, "resumed: the API is asked again now", clock_.now());
+    });
   return reread(job.id);
 }
 

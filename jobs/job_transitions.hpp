@@ -36,6 +36,13 @@ inline boost::system::error_code make_error_code(errc e) { return {static_cast<i
 
 using job_result = boost::system::result<store::job_row>;
 
+// The row a move left, or nullopt when it could not move (already logged
+// as a bug if the table forbids it; someone else moved it otherwise).
+inline std::optional<store::job_row> moved(job_result r) {
+  if (r) return *r;
+  return std::nullopt;
+}
+
 class job_transitions {
  public:
   job_transitions(store::database& db, spool dirs, const clock& clk, std::shared_ptr<const pricing_table> prices);
@@ -49,6 +56,9 @@ class job_transitions {
   job_result to_rejected(const store::job_row& job, const std::string& summary, const std::string& where);
   // assembled → held (or a held job's reason changed).
   job_result to_held(const store::job_row& job, const std::string& reason);
+  // running → held: the account is out of quota (`reason`); the API is asked
+  // again at `look_again_at`, or sooner when resumed.
+  job_result to_quota_held(const store::job_row& job, const std::string& reason, double look_again_at);
   // assembled | held → running.
   job_result to_running(const store::job_row& job);
   // running → merged: every chunk ended.
@@ -70,6 +80,9 @@ class job_transitions {
   // Changes that are not moves, recorded durably, then shown in job.json.
   job_result request_cancel(const store::job_row& job);
   job_result release(const store::job_row& job);
+  // A held job looks again now: a quota hold asks the API (its look_again_at
+  // becomes now), a cost hold weighs its estimate again. wrong_stage if not held.
+  job_result resume(const store::job_row& job);
   // A step threw: the rescuer runs the job again at `retry_at`.
   job_result record_step_error(const store::job_row& job, const std::string& error, int failures, double retry_at);
 

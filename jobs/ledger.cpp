@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "job_report.hpp"
 #include "reconciliation.hpp"
 #include "stage.hpp"
 
@@ -135,7 +136,11 @@ json job_money(store::database& db, const store::job_row& job, const pricing_tab
     out["estimate"] = nullptr;
   }
   out["max_cost_usd"] = job.max_cost ? json(format_usd(*job.max_cost)) : json(nullptr);
-  out["held_reason"] = job.stage == name(job_stage::held) && job.hold_reason ? json(*job.hold_reason) : json(nullptr);
+  const bool held = job.stage == name(job_stage::held);
+  out["held_reason"] = held && job.hold_reason ? json(*job.hold_reason) : json(nullptr);
+  out["held_for"] = held && job.held_for ? json(*job.held_for) : json(nullptr);  // "cost" or "quota"
+  // A quota hold asks the API again then (or on `batchctl resume`).
+  out["look_again_at"] = held && job.look_again_at ? json(rfc3339(*job.look_again_at)) : json(nullptr);
   out["usage_mismatches"] = usage_mismatches(db, job);
   return out;
 }

@@ -29,13 +29,6 @@ rescue_policy rescue_of(const pipeline_config& c) {
   return {c.step_retry_initial_s, c.step_retry_cap_s, c.step_max_failures};
 }
 
-// The row a move left, or nullopt when it could not move (already logged
-// as a bug if the table forbids it; someone else moved it otherwise).
-std::optional<store::job_row> moved(job_result r) {
-  if (r) return *r;
-  return std::nullopt;
-}
-
 std::string message_of(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -210,6 +203,12 @@ void pipeline::on_job_end(std::int64_t job_id, std::exception_ptr e) {
       spdlog::error("job {}: {}", job->name, what);
       end_stranded(*job, chunks, what);
       return;
+    } catch (const quota_exhausted&) {  // waiting for the rescuer would not mend it either: the operator does
+      if (moved(moves_.to_quota_held(*job, what, clock_.now() + config_.quota_recheck_s))) {
+        spdlog::error("job {}: held: {}", job->name, what);
+        start(job_id);  // it waits, held, for a resume or the next look
+      }
+      return;
     } catch (...) {
     }
     if (!rescuer_.step_failed(*job, what, clock_.now())) cancel_at_api(*job, chunks);
@@ -277,44 +276,6 @@ bool pipeline::cancel(std::int64_t job_id) {
     start(job_id);
   }
   return true;
-}
-
-bool pipeline::release(std::int64_t job_id) {
-  const auto job = db_.job(job_id);
-  if (!job || !moved(moves_.release(*job))) return false;
-  spdlog::info("job {}: released", job->name);
-  if (auto it = signals_.find(job_id); it != signals_.end()) it->second->wake();
-  else start(job_id);
-  return true;
-}
-
-awaitable<void> pipeline::hold_or_run(running_job& job) {
-  for (;;) {
-    const auto stage = *parse_job_stage(job.row.stage);
-    if (stage != job_stage::assembled && stage != job_stage::held) co_return;
-    std::optional<std::string> reason;
-    if (!job.signal->cancelled()) {  // a cancelled job runs on only to end its chunks as cancelled
-      const auto today = utc_day(clock_.now());
-      const auto& prices = *inputs_.prices;
-      reason = hold_reason(job.row, estimate(job.row, prices), inputs_.spending,
-                           committed_today(db_, prices, today), today);
-    }
-    if (!reason) {
-      auto r = moved(moves_.to_running(job.row));
-      if (!r) co_return;
-      job.row = std::move(*r);
-      spdlog::info("job {}: running, {} requests", job.row.name, job.row.total);
-      co_return;
-    }
-    if (stage == job_stage::assembled || job.row.hold_reason != reason) {
-      auto r = moved(moves_.to_held(job.row, *reason));
-      if (!r) co_return;
-      job.row = std::move(*r);
-      spdlog::warn("job {}: held: {}", job.row.name, *reason);
-    }
-    co_await job.signal->sleep(clock_.real(config_.held_recheck_s));
-    if (auto fresh = db_.job(job.row.id)) job.row = std::move(*fresh);  // released meanwhile?
-  }
 }
 
 awaitable<void> pipeline::run_job(std::int64_t job_id, std::shared_ptr<job_signal> signal) {

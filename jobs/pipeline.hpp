@@ -72,6 +72,12 @@ class pipeline {
   bool cancel(std::int64_t job_id);
   // Sends a held job despite its estimate (recorded durably first). False if not held.
   bool release(std::int64_t job_id);
+  // A held job looks again now: one out of quota asks the API again, one
+  // over a cost limit weighs its estimate again. False if not held.
+  bool resume(std::int64_t job_id);
+  // Every job held for quota asks again now (a reload: the operator may
+  // have topped the account up). Returns how many.
+  int resume_quota_holds();
   nlohmann::json money_of(const store::job_row& job) { return moves_.money_of(job); }
   // New settings (SIGHUP): steps from now on use them.
   void set_config(pipeline_config config, pipeline_inputs inputs);

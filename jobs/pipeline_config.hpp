@@ -19,6 +19,12 @@ struct pipeline_config {
   // whose answer was lost: only after it may batchd create or upload again.
   double api_grace_s = 600;
   double token_limit_retry_s = 900;    // wait before creating again after token_limit_exceeded
+  // A refused upload or create waits the server's Retry-After, at most this
+  // long (the SDKs' cap: API-FACTS §8); without one, backoff from 2 s.
+  double retry_after_cap_s = 120;
+  // A job held because its account is out of quota asks the API again this
+  // often by itself (and at once on `batchctl resume` or a reload).
+  double quota_recheck_s = 3600;
   std::int64_t enqueued_token_limit = 0;  // per model; 0 = learn it from the API's refusals
   bool delete_remote_files = true;
   double rescan_s = 30;                // inbox rescan, a safety net for missed events

@@ -41,7 +41,7 @@ bool can_move(job_stage from, job_stage to) {
   if (is_terminal(from)) return false;
   if (to == failed || to == cancelled) return true;
   return (from == received && to == assembled) || (from == assembled && to == running) || (from == assembled && to == held) ||
-         (from == held && to == running) || (from == running && to == merged) ||
+         (from == held && to == running) || (from == running && to == held) || (from == running && to == merged) ||
          (from == merged && to == completed);
 }
 

@@ -7,6 +7,8 @@
 // Job:   received → assembled → running → merged → completed
 //        assembled → held → running  (held: over its cost limit or the daily
 //                                     budget, until released or the budget allows)
+//        running → held → running    (held: the account is out of quota; until
+//                                     resumed, or an hourly look finds it topped up)
 //        any non-terminal → failed | cancelled
 //        Who moves a job: jobs/job_transitions.cpp, and nothing else. A
 //        step that throws does not move it: the rescuer runs it again later.

@@ -126,7 +126,8 @@ struct client::impl {
                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
           co_return reply;
         }
-        error = api_error::from_response(reply.status, reply.body, reply.request_id);
+        error = api_error::from_response(reply.status, reply.body, reply.request_id,
+                                         server_delay(reply.retry_after_ms, reply.retry_after));
       } catch (const api_error& e) {
         error = e;
       }
@@ -137,13 +138,14 @@ struct client::impl {
         throw *error;
       }
       auto delay = backoff(config.retry, attempt, std::uniform_real_distribution<double>(0, 1)(rng));
-      if (auto server = server_delay(reply.retry_after_ms, reply.retry_after);
-          server && *server <= config.retry.max_server_delay)
+      if (const auto& server = error->retry_after(); server && *server <= config.retry.max_server_delay)
         delay = *server;
       ++stats.retries;
       spdlog::info("openai: {} {} failed ({}); retry {} in {} ms", call.method, call.target,
                    error->what(), attempt + 1, delay.count());
-      asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+      const auto real = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double, std::milli>(static_cast<double>(delay.count()) / config.time_scale));
+      asio::steady_timer timer(co_await asio::this_coro::executor, real);
       co_await timer.async_wait(asio::use_awaitable);
     }
   }

@@ -25,6 +25,10 @@ struct client_config {
   std::chrono::milliseconds idle_timeout{60'000};        // no byte moved, while a body goes either way
   std::chrono::milliseconds first_byte_timeout{120'000};  // the request sent, no response header yet
   std::chrono::milliseconds request_timeout{600'000};    // connect and send the request's head
+  // API time runs this many times faster than real time (tests and the demo,
+  // against a simulator on a scaled clock): the client's waits — its own
+  // backoff and the server's Retry-After, both in API time — shrink by it.
+  double time_scale = 1;
   // Runs a blocking call (an fsync of a download) off the event loop and
   // resumes the caller on it; inline when unset.
   std::function<boost::asio::awaitable<void>(std::function<void()>)> offload;

@@ -32,23 +32,26 @@ using steady = std::chrono::steady_clock;
 // handshake's failure is final — the peer is not who it should be. A TLS
 // stream cut without close_notify, a reset, EOF or a timeout mid-exchange
 // say nothing about whether the server acted: retryable, and for creates
-// unsure (the caller looks before it creates again).
+// unsure (the caller looks before it creates again). A failure while
+// connecting (resolve, connect, the TLS handshake) sent nothing at all.
 api_error transport_error(const boost::system::error_code& ec, const std::string& step) {
   using k = api_error::kind;
-  if (ec == beast::error::timeout) return api_error::failure(k::timeout, step + ": timed out");
+  const bool sent = step != "resolve" && step != "connect" && step != "TLS handshake";
+  if (ec == beast::error::timeout) return api_error::failure(k::timeout, step + ": timed out", sent);
   if (ec == ssl::error::stream_truncated)
-    return api_error::failure(k::truncated, step + ": the TLS stream was cut without close_notify");
+    return api_error::failure(k::truncated, step + ": the TLS stream was cut without close_notify", sent);
   if (ec.category() == asio::error::get_ssl_category()) {
     // Final only when the peer's certificate does not verify (not who it should be);
     // any other TLS failure, a middlebox's alert say, may pass.
     const bool not_trusted = step == "TLS handshake" && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
                                                             SSL_R_CERTIFICATE_VERIFY_FAILED;
-    return api_error::failure(not_trusted ? k::tls : k::transport, step + ": TLS: " + ec.message());
+    return api_error::failure(not_trusted ? k::tls : k::transport, step + ": TLS: " + ec.message(), sent);
   }
-  if (ec == http::error::partial_message) return api_error::failure(k::truncated, step + ": the response was cut short");
+  if (ec == http::error::partial_message)
+    return api_error::failure(k::truncated, step + ": the response was cut short", sent);
   if (ec == http::error::end_of_stream || ec == asio::error::eof)
-    return api_error::failure(k::transport, step + ": the connection closed before a response");
-  return api_error::failure(k::transport, step + ": " + ec.message());
+    return api_error::failure(k::transport, step + ": the connection closed before a response", sent);
+  return api_error::failure(k::transport, step + ": " + ec.message(), sent);
 }
 
 namespace {

@@ -65,13 +65,29 @@ void api::count_call(const http_request& req, const std::string& outcome) {
   if (req.path.rfind("/v1/", 0) == 0) ++stats_.calls[route_of(req)][outcome];
 }
 
+void api::add_retry_after(http_response& r) const {
+  const auto ms = faults_.settings().retry_after_ms;
+  r.headers.emplace_back("retry-after-ms", std::to_string(ms));
+  r.headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, (ms + 999) / 1000)));
+}
+
+http_response api::slow_down() const {
+  // API-FACTS §7: 503 "Slow Down", after a sudden jump in the request rate. Sent with a delay here.
+  http_response r;
+  r.status = 503;
+  add_retry_after(r);
+  r.body = error_body("Slow Down: please reduce your request rate to its original level, keep it steady, "
+                      "then increase it gradually.",
+                      "server_error", std::nullopt, "slow_down")
+               .dump();
+  return r;
+}
+
 http_response api::injected_error(int status) {
   http_response r;
   r.status = status;
   if (status == 429) {
-    const auto ms = faults_.settings().retry_after_ms;
-    r.headers.emplace_back("retry-after-ms", std::to_string(ms));
-    r.headers.emplace_back("retry-after", std::to_string(std::max<std::int64_t>(1, (ms + 999) / 1000)));
+    add_retry_after(r);
     r.body = error_body("Rate limit reached for requests per min (RPM): Limit 500, Used 500, "
                         "Requested 1. Please try again later.",
                         "requests", "requests", "rate_limit_exceeded")
@@ -86,6 +102,27 @@ http_response api::injected_error(int status) {
                  .dump();
   }
   return r;
+}
+
+http_response api::quota_refusal() {
+  // API-FACTS §7: quota 429s need user action, so they carry no Retry-After.
+  return {429, "application/json", {},
+          error_body("You exceeded your current quota, please check your plan and billing details.",
+                     "insufficient_quota", std::nullopt, "insufficient_quota")
+              .dump(),
+          {}};
+}
+
+std::optional<http_response> api::refuse_create(std::vector<create_attempt>& log, bool upload) {
+  const double now = clock_.now();
+  const int refusal = faults_.create_refusal(upload);
+  if (refusal == 0) return std::nullopt;
+  if (refusal < 0) {
+    log.push_back({now, "dropped"});
+    return http_response{0, "", {}, {}, {}};  // closed with no answer: nothing was made
+  }
+  log.push_back({now, std::to_string(refusal)});
+  return refusal == 503 ? slow_down() : injected_error(refusal);
 }
 
 void api::check_auth(const http_request& req) const {
@@ -153,6 +190,7 @@ http_response api::dispatch(const http_request& req, upload_sink* upload) {
   if (route == "GET /v1/batches") return list_batches(req);
   if (route == "GET /v1/batches/{batch_id}") {
     auto& b = visible_batch(id());
+    stats_.batch_first_read.try_emplace(b.id, now);
     batches_.advance(b, now);
     return as_json(b);
   }
@@ -169,6 +207,7 @@ http_response api::dispatch(const http_request& req, upload_sink* upload) {
 }
 
 http_response api::serve(const std::string& endpoint, const http_request& req) {
+  if (faults_.settings().insufficient_quota) return quota_refusal();
   auto body = json::parse(req.body, nullptr, false);
   if (body.is_discarded())
     throw api_exception(400,

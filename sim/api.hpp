@@ -45,6 +45,10 @@ class api {
   http_response handle(const http_request& req, upload_sink* upload);
   // The response for an injected HTTP error status (429, 5xx).
   http_response injected_error(int status);
+  // 429 insufficient_quota, as an account out of credit gets it.
+  static http_response quota_refusal();
+  // 503 "Slow Down", with the configured delay.
+  http_response slow_down() const;
   // Records a /v1 call for /admin/stats; `outcome` is the status or "dropped"/"truncated".
   void count_call(const http_request& req, const std::string& outcome);
   // Moves every batch along the clock; called on a timer.
@@ -62,6 +66,10 @@ class api {
   http_response list_batches(const http_request& req);
   batch& visible_batch(const std::string& id);
   http_response serve(const std::string& endpoint, const http_request& req);
+  void add_retry_after(http_response& r) const;
+  // A create's refusal by the fault menu (429, 503 "Slow Down", a drop), or
+  // nullopt; either way the attempt goes into `log` with the time.
+  std::optional<http_response> refuse_create(std::vector<create_attempt>& log, bool upload);
 
   sim_options options_;
   sim_clock clock_;

@@ -20,6 +20,13 @@ void for_each_field(fault_settings& s, F&& f) {
   f("next_truncate", s.next_truncate);
   f("slow_ms", s.slow_ms);
   f("retry_after_ms", s.retry_after_ms);
+  f("rate_429_create", s.rate_429_create);
+  f("next_429_create", s.next_429_create);
+  f("rate_503_create", s.rate_503_create);
+  f("next_503_create", s.next_503_create);
+  f("next_drop_upload", s.next_drop_upload);
+  f("next_drop_batch", s.next_drop_batch);
+  f("insufficient_quota", s.insufficient_quota);
   f("request_retryable_rate", s.request_retryable_rate);
   f("request_final_rate", s.request_final_rate);
   f("expire_next", s.expire_next);
@@ -103,6 +110,15 @@ bool fault_engine::lose_reply() {
     return true;
   }
   return draw(s.rate_lost_reply);
+}
+
+int fault_engine::create_refusal(bool upload) {
+  auto& s = settings_;
+  auto counted = [](int& n) { return n > 0 ? (--n, true) : false; };
+  if (counted(upload ? s.next_drop_upload : s.next_drop_batch)) return -1;
+  if (counted(s.next_429_create) || draw(s.rate_429_create)) return 429;
+  if (counted(s.next_503_create) || draw(s.rate_503_create)) return 503;
+  return 0;
 }
 
 bool fault_engine::take(int fault_settings::*counter) {

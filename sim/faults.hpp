@@ -19,7 +19,21 @@ struct fault_settings {
   double rate_slow = 0;      // response delayed by slow_ms
   int next_429 = 0, next_5xx = 0, next_drop = 0, next_truncate = 0;
   std::int64_t slow_ms = 2000;        // real milliseconds
-  std::int64_t retry_after_ms = 200;  // sent as retry-after-ms, and as retry-after (ceil s)
+  // Sent as retry-after-ms, and as retry-after (whole seconds, rounded up).
+  // Like every time the simulator states, it is simulated time.
+  std::int64_t retry_after_ms = 200;
+  // Refusals of creates (POST /v1/files, POST /v1/batches), decided once the
+  // request is read: nothing is created (API-FACTS §7).
+  double rate_429_create = 0;  // 429 rate_limit_exceeded with retry-after(-ms) from retry_after_ms
+  int next_429_create = 0;
+  double rate_503_create = 0;  // 503 "Slow Down" with retry-after(-ms) from retry_after_ms
+  int next_503_create = 0;
+  // The next N uploads / batch creates: the connection closes with no answer, and nothing is created.
+  int next_drop_upload = 0, next_drop_batch = 0;
+  // The account is out of quota until this is switched off again: batch
+  // creates and the paid synchronous routes answer 429 insufficient_quota,
+  // with no Retry-After (waiting does not mend it).
+  bool insufficient_quota = false;
   // Per-request failures inside a batch.
   double request_retryable_rate = 0;  // 500 server_error / 429 rate_limit_exceeded lines
   double request_final_rate = 0;      // 400 invalid_request_error lines
@@ -75,6 +89,9 @@ class fault_engine {
   transport_fault next_transport_fault();
   // Whether this create's reply is to be lost after it commits.
   bool lose_reply();
+  // What happens to a create (an upload, else a batch create) once it is
+  // read: 0 = goes ahead, else the refusal's status (429, 503), or -1 = dropped.
+  int create_refusal(bool upload);
   // Consume one of the whole-batch counters; true if this batch gets it.
   bool take(int fault_settings::*counter);
 

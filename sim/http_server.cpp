@@ -188,6 +188,10 @@ awaitable<bool> serve_requests(Stream& stream, api& service) {
                               ? service.injected_error(fault.status)
                               : service.handle(req, sink.get());
     sink.reset();
+    if (response.status == 0) {  // dropped by the fault menu once read: no answer, nothing made
+      service.count_call(req, "dropped");
+      co_return false;
+    }
     if (const auto lost = service.lost_reply_for(req, response.status)) {
       service.count_call(req, "lost_reply");  // committed: the caller cannot know
       if (*lost > 0) {

@@ -20,7 +20,7 @@ struct http_request {
 };
 
 struct http_response {
-  int status = 200;
+  int status = 200;  // 0: close the connection with no answer (a dropped request)
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;

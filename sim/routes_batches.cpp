@@ -50,6 +50,12 @@ http_response api::create_batch(const http_request& req) {
     throw api_exception(400,
                         "We could not parse the JSON body of your request. (HINT: This likely "
                         "means you aren't using your HTTP library correctly.)");
+  auto& attempts = stats_.batch_attempts[body.value("metadata", json(nullptr)).dump()];
+  if (faults_.settings().insufficient_quota) {
+    attempts.push_back({clock_.now(), "429"});
+    return quota_refusal();
+  }
+  if (auto refused = refuse_create(attempts, false)) return *refused;
   static const std::set<std::string> known = {"input_file_id", "endpoint", "completion_window",
                                               "metadata", "output_expires_after"};
   for (const auto& [k, _] : body.items())
@@ -92,6 +98,7 @@ http_response api::create_batch(const http_request& req) {
                         "input_file_id");
   auto& b = batches_.create(endpoint.get<std::string>(), file_id,
                             body.value("metadata", json(nullptr)), now);
+  attempts.push_back({now, "200"});
   json j = b;
   return {200, "application/json", {}, j.dump(), {}};
 }

@@ -115,6 +115,8 @@ http_response api::create_file(upload_sink* sink) {
   if (auto error = upload->finish(); !error.empty())
     throw api_exception(400, "Could not parse multipart form: " + error);
   const auto& fields = upload->fields();
+  auto& attempts = stats_.upload_attempts[upload->filename().value_or("")];
+  if (auto refused = refuse_create(attempts, true)) return *refused;
   static const std::set<std::string> purposes = {"assistants", "batch",     "fine-tune",
                                                  "vision",     "user_data", "evals"};
   auto purpose = fields.find("purpose");
@@ -160,6 +162,7 @@ http_response api::create_file(upload_sink* sink) {
   const auto& f = files_.add(ids_.make("file-", 22), filename, purpose->second, upload->take(),
                              created, expires_at, now + faults_.settings().not_found_s);
   ++stats_.uploads_by_filename[filename];
+  attempts.push_back({now, "200"});
   json j = f;
   return {200, "application/json", {}, j.dump(), {}};
 }

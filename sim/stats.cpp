@@ -16,6 +16,13 @@ nlohmann::json usage_json(const std::map<std::string, usage_totals>& m) {
   return j;
 }
 
+nlohmann::json attempts_json(const std::map<std::string, std::vector<create_attempt>>& m) {
+  auto j = nlohmann::json::object();
+  for (const auto& [key, list] : m)
+    for (const auto& a : list) j[key].push_back({{"at", a.at}, {"outcome", a.outcome}});
+  return j;
+}
+
 }  // namespace
 
 void to_json(nlohmann::json& j, const sim_stats& s) {
@@ -25,6 +32,9 @@ void to_json(nlohmann::json& j, const sim_stats& s) {
   j = {{"uploads_by_filename", s.uploads_by_filename},
        {"batches_by_metadata", s.batches_by_metadata},
        {"calls", calls},
+       {"upload_attempts", attempts_json(s.upload_attempts)},
+       {"batch_attempts", attempts_json(s.batch_attempts)},
+       {"batch_first_read", s.batch_first_read},
        {"usage", {{"batch", usage_json(s.batch_usage)}, {"sync", usage_json(s.sync_usage)}}}};
 }
 

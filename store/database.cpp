@@ -21,7 +21,7 @@ std::optional<std::string> opt_text(const SQLite::Column& c) {
 constexpr const char* job_columns =
     "id, name, kind, source, stage, endpoint, model, error, total, succeeded, failed, "
     "cancel_requested, created_at, finished_at, est_input_tokens, est_output_tokens, max_cost, hold_reason, "
-    "released, spec, last_error, step_failures, retry_at";
+    "released, spec, last_error, step_failures, retry_at, held_for, look_again_at";
 
 job_row read_job(SQLite::Statement& q) {
   job_row j;
@@ -48,6 +48,8 @@ job_row read_job(SQLite::Statement& q) {
   j.last_error = opt_text(q.getColumn(20));
   j.step_failures = q.getColumn(21).getInt();
   if (!q.getColumn(22).isNull()) j.retry_at = q.getColumn(22).getDouble();
+  j.held_for = opt_text(q.getColumn(23));
+  if (!q.getColumn(24).isNull()) j.look_again_at = q.getColumn(24).getDouble();
   return j;
 }
 
@@ -125,6 +127,7 @@ update_sql fields_sql(const chunk_update& f) {
   u.add("merged_retry", f.merged_retry);
   u.add("merged_lost", f.merged_lost);
   u.add("unsure_at", f.unsure_at);
+  if (f.clear_unsure) u.set += ", unsure_at = NULL";
   u.add("api_input_tokens", f.api_input_tokens);
   u.add("api_cached_tokens", f.api_cached_tokens);
   u.add("api_output_tokens", f.api_output_tokens);
@@ -266,6 +269,14 @@ std::map<std::string, std::int64_t> database::jobs_by_stage() {
   return out;
 }
 
+std::map<std::string, std::int64_t> database::held_jobs_by_reason() {
+  auto& q = statement("SELECT COALESCE(held_for, 'cost'), COUNT(*) FROM jobs WHERE stage = 'held' GROUP BY 1");
+  const statement_reset reset_after{q};
+  std::map<std::string, std::int64_t> out{{"cost", 0}, {"quota", 0}};
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+  return out;
+}
+
 std::map<std::string, std::int64_t> database::batches_by_status() {
   auto& q = statement("SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks "
                       "WHERE batch_id IS NOT NULL GROUP BY 1");
@@ -387,10 +398,21 @@ void database::set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pic
   q.exec();
 }
 
-void database::set_hold_reason(std::int64_t id, const std::optional<std::string>& reason) {
-  auto& q = statement("UPDATE jobs SET hold_reason = ? WHERE id = ?");
+void database::set_hold(std::int64_t id, const std::optional<std::string>& reason, const std::string& held_for,
+                        std::optional<double> look_again_at) {
+  auto& q = statement("UPDATE jobs SET hold_reason = ?, held_for = ?, look_again_at = ? WHERE id = ?");
   const statement_reset reset_after{q};
   bind_opt(q, 1, reason);
+  bind_opt(q, 2, reason ? std::optional<std::string>(held_for) : std::nullopt);
+  bind_opt(q, 3, reason ? look_again_at : std::nullopt);
+  q.bind(4, id);
+  q.exec();
+}
+
+void database::set_look_again_at(std::int64_t id, double at) {
+  auto& q = statement("UPDATE jobs SET look_again_at = ? WHERE id = ? AND look_again_at IS NOT NULL");
+  const statement_reset reset_after{q};
+  q.bind(1, at);
   q.bind(2, id);
   q.exec();
 }
@@ -576,6 +598,23 @@ double database::latest_time() {
   const statement_reset reset_after{q};
   q.executeStep();
   return q.getColumn(0).getDouble();
+}
+
+std::optional<database::clock_origin_row> database::clock_origin(double scale) {
+  auto& q = statement("SELECT clock, real FROM clock_origins WHERE scale = ?");
+  const statement_reset reset_after{q};
+  q.bind(1, scale);
+  if (!q.executeStep()) return std::nullopt;
+  return clock_origin_row{q.getColumn(0).getDouble(), q.getColumn(1).getDouble()};
+}
+
+void database::set_clock_origin(double scale, double clock, double real) {
+  auto& q = statement("INSERT OR REPLACE INTO clock_origins (scale, clock, real) VALUES (?, ?, ?)");
+  const statement_reset reset_after{q};
+  q.bind(1, scale);
+  q.bind(2, clock);
+  q.bind(3, real);
+  q.exec();
 }
 
 void database::add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,

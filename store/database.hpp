@@ -43,6 +43,8 @@ struct job_row {
   std::int64_t est_input_tokens = 0, est_output_tokens = 0;
   std::optional<std::int64_t> max_cost;  // pico-USD
   std::optional<std::string> hold_reason;
+  std::optional<std::string> held_for;  // "cost" or "quota" while held
+  std::optional<double> look_again_at;  // a quota hold: when the API is asked again
   bool released = false;
   std::string spec;  // JSON kept from assembly for later steps ("" before it)
   std::optional<std::string> last_error;  // a step threw; retried at retry_at
@@ -102,8 +104,9 @@ struct chunk_row {
   // What this attempt's merge accounted for, in requests.
   std::int64_t merged_succeeded = 0, merged_failed = 0, merged_retry = 0;
   std::int64_t merged_lost = 0;  // of merged_failed: requests batchd could no longer account for
-  // When the last upload or create of this stage ended without an answer
-  // (reset, timeout, cut, 5xx): what it made may exist, unlisted as yet.
+  // Set while an upload or create of this stage may have happened without
+  // our knowing (the call is out, or ended with no answer): since when the
+  // API may hold what it made, unlisted as yet. Unset: nothing is in doubt.
   std::optional<double> unsure_at;
   // The batch's own usage, as the API reported it (unset: it carried none),
   // and whether the merge found it different from what its lines booked.
@@ -119,6 +122,7 @@ struct chunk_update {
   std::optional<int> creates;
   std::optional<std::int64_t> merged_succeeded, merged_failed, merged_retry, merged_lost;
   std::optional<double> unsure_at;
+  bool clear_unsure = false;  // unsure_at = NULL: the API refused, nothing is in doubt
   std::optional<std::int64_t> api_input_tokens, api_cached_tokens, api_output_tokens;
   std::optional<int> usage_mismatch;  // 0 or 1
 };
@@ -152,6 +156,8 @@ class database {
   std::vector<job_row> jobs_newest_first(std::int64_t limit, std::int64_t before_id,
                                          const std::vector<std::string>& stages = {});
   std::map<std::string, std::int64_t> jobs_by_stage();
+  // Held jobs by why: "cost" or "quota".
+  std::map<std::string, std::int64_t> held_jobs_by_reason();
   // Batches (chunks with a batch) by their last known status.
   std::map<std::string, std::int64_t> batches_by_status();
   // Moves a job from `from` to `to`; false if it was not in `from`. Only
@@ -173,7 +179,11 @@ class database {
   void request_cancel(std::int64_t id);
   void set_job_estimate(std::int64_t id, std::int64_t input_tokens, std::int64_t output_tokens);
   void set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd);
-  void set_hold_reason(std::int64_t id, const std::optional<std::string>& reason);
+  // Why a held job is held (`held_for`: "cost" or "quota"; for a quota hold,
+  // when to ask the API again); nullopt clears all three.
+  void set_hold(std::int64_t id, const std::optional<std::string>& reason, const std::string& held_for = "cost",
+                std::optional<double> look_again_at = std::nullopt);
+  void set_look_again_at(std::int64_t id, double at);
   void release_job(std::int64_t id);
 
   // ---- ledger
@@ -201,8 +211,14 @@ class database {
   std::int64_t tokens_in_flight(const std::string& model);
 
   // The latest time any row records (events, chunk updates, jobs): where a
-  // scaled clock must start again after a restart.
+  // scaled clock starts when the store has no origin for it yet.
   double latest_time();
+  // A scaled clock's origin (its reading at a real unix time), per scale.
+  struct clock_origin_row {
+    double clock = 0, real = 0;
+  };
+  std::optional<clock_origin_row> clock_origin(double scale);
+  void set_clock_origin(double scale, double clock, double real);
 
   // ---- events
   void add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 6> migrations = {
+inline constexpr std::array<std::string_view, 7> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -218,6 +218,23 @@ DROP TABLE ledger;
 ALTER TABLE ledger_v6 RENAME TO ledger;
 CREATE INDEX ledger_by_day ON ledger (day);
 CREATE INDEX ledger_by_job ON ledger (job_id);
+)sql",
+    // 7: refusals (issue 22). A held job says why it is held: over a cost
+    // limit, or its account out of quota (then it asks the API again at
+    // look_again_at). A scaled clock keeps its origin. A chunk's unsure_at is now the one sign that an upload
+    // or create may have happened (NULL: nothing is in doubt); chunks left
+    // mid-call by an older batchd are taken as in doubt since their last move.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN held_for TEXT CHECK (held_for IN ('cost', 'quota'));
+ALTER TABLE jobs ADD COLUMN look_again_at REAL;  -- a quota hold: when the API is asked again
+UPDATE jobs SET held_for = 'cost' WHERE stage = 'held';
+UPDATE chunks SET unsure_at = updated_at WHERE stage IN ('uploading', 'creating') AND unsure_at IS NULL;
+-- A scaled clock (tests, the demo) goes on from its origin across restarts.
+CREATE TABLE clock_origins (
+  scale REAL PRIMARY KEY,
+  clock REAL NOT NULL,  -- the clock's reading …
+  real  REAL NOT NULL   -- … at this real unix time
+);
 )sql",
 };
 

@@ -65,6 +65,7 @@ TEST_F(transitions, every_move_the_table_forbids_is_refused_and_changes_nothing)
       {"to_assembled", {[](auto& m, auto& j) { return m.to_assembled(j, assembly{}); }, {received}}},
       {"to_rejected", {[](auto& m, auto& j) { return m.to_rejected(j, "bad", "/x.error.json"); }, {received}}},
       {"to_held", {[](auto& m, auto& j) { return m.to_held(j, "over budget"); }, {assembled, held}}},
+      {"to_quota_held", {[](auto& m, auto& j) { return m.to_quota_held(j, "out of quota", 0); }, {running}}},
       {"to_running", {[](auto& m, auto& j) { return m.to_running(j); }, {assembled, held}}},
       {"to_merged", {[](auto& m, auto& j) { return m.to_merged(j); }, {running}}},
       {"finish", {[](auto& m, auto& j) { return m.finish(j); }, {merged}}},
@@ -86,7 +87,7 @@ TEST_F(transitions, every_move_the_table_forbids_is_refused_and_changes_nothing)
       EXPECT_EQ(db->job(job.id)->stage, name(from)) << what << " from " << name(from) << " changed the row";
     }
   }
-  EXPECT_EQ(refused, 8 * 8 - (1 + 1 + 2 + 2 + 1 + 1 + 5 + 5));
+  EXPECT_EQ(refused, 9 * 8 - (1 + 1 + 2 + 1 + 2 + 1 + 1 + 5 + 5));
 }
 
 TEST_F(transitions, a_stale_row_is_told_apart_from_a_forbidden_move) {

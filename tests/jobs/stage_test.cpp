@@ -35,6 +35,9 @@ TEST(stage, job_public_status) {
   EXPECT_EQ(public_status(job_stage::cancelled), "cancelled");
   EXPECT_FALSE(can_move(job_stage::completed, job_stage::failed));
   EXPECT_TRUE(can_move(job_stage::running, job_stage::cancelled));
+  EXPECT_TRUE(can_move(job_stage::running, job_stage::held)) << "out of quota: held until resumed";
+  EXPECT_TRUE(can_move(job_stage::held, job_stage::running));
+  EXPECT_FALSE(can_move(job_stage::merged, job_stage::held)) << "nothing more is sent once merged";
 }
 
 }  // namespace

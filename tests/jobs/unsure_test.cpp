@@ -26,5 +26,32 @@ TEST(unsure, nothing_is_sent_again_within_the_grace_counted_from_the_lost_call) 
   EXPECT_TRUE(may_send_again(after_restart, 2500, grace));
 }
 
+// After a call of unknown outcome the looks come quickly at first (a lost
+// answer is usually listed within seconds), then further apart, never more
+// than an eighth of the grace apart.
+TEST(unsure, looks_start_within_seconds_and_grow_apart) {
+  EXPECT_EQ(look_delay(0, 600), 2);
+  EXPECT_EQ(look_delay(3, 600), 2);
+  EXPECT_EQ(look_delay(10, 600), 5);
+  EXPECT_EQ(look_delay(100, 600), 50);
+  EXPECT_EQ(look_delay(500, 600), 75) << "an eighth of the grace at most";
+  EXPECT_EQ(look_delay(10, 8), 2) << "never below 2 s, however short the grace";
+}
+
+// A refusal costs what the server asked — capped, with at most a tenth of
+// jitter — or, without a Retry-After, a backoff that grows with refusals in
+// a row; never the grace.
+TEST(unsure, a_refusal_waits_its_retry_after_capped_and_jittered) {
+  EXPECT_EQ(refusal_delay(2.0, 1, 120, 0.0), 2.0);
+  EXPECT_DOUBLE_EQ(refusal_delay(2.0, 1, 120, 1.0), 2.2);
+  EXPECT_EQ(refusal_delay(600.0, 1, 120, 0.0), 120) << "a Retry-After past the cap is not waited out";
+  EXPECT_EQ(refusal_delay(0.0, 1, 120, 0.5), 0) << "Retry-After: 0 means now";
+  const double first = refusal_delay(std::nullopt, 1, 120, 1.0), third = refusal_delay(std::nullopt, 3, 120, 1.0);
+  EXPECT_EQ(first, 2);
+  EXPECT_EQ(third, 8);
+  EXPECT_EQ(refusal_delay(std::nullopt, 30, 120, 1.0), 120);
+  EXPECT_GE(refusal_delay(std::nullopt, 1, 120, 0.0), 1) << "jitter takes at most half";
+}
+
 }  // namespace
 }  // namespace batchd::jobs

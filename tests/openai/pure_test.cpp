@@ -47,6 +47,52 @@ TEST(error, classification) {
   EXPECT_NE(std::string(e.what()).find("req_1"), std::string::npos);
 }
 
+// The three outcomes of a call with a side effect, row by row: only an
+// answer from the API that says it did nothing is "refused"; a 5xx, a cut
+// or a page that is not the API's own is "unknown" (it may have happened).
+TEST(error, effect_of_a_failed_create) {
+  auto envelope = [](const char* type, const char* code) {
+    return nlohmann::json{{"error", {{"message", "m"}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
+  };
+  struct row {
+    int status;
+    std::string body;
+    call_effect effect;
+    bool quota, rate_limited;
+  };
+  const auto rate = envelope("requests", "rate_limit_exceeded");
+  const row rows[] = {
+      {429, rate, call_effect::refused, false, true},
+      {429, envelope("insufficient_quota", "insufficient_quota"), call_effect::refused, true, false},
+      {429, envelope("invalid_request_error", "credit_balance_exhausted"), call_effect::refused, true, false},
+      {400, envelope("invalid_request_error", "token_limit_exceeded"), call_effect::refused, false, false},
+      {400, envelope("invalid_request_error", "invalid_value"), call_effect::refused, false, false},
+      {401, envelope("invalid_request_error", "invalid_api_key"), call_effect::refused, false, false},
+      {403, envelope("invalid_request_error", "unsupported_country_region_territory"), call_effect::refused, false,
+       false},
+      {404, envelope("invalid_request_error", "not_found"), call_effect::refused, false, false},
+      {409, envelope("invalid_request_error", "conflict"), call_effect::refused, false, true},
+      {422, envelope("invalid_request_error", "unprocessable"), call_effect::refused, false, false},
+      {429, "<html>Too Many Requests</html>", call_effect::unknown, false, true},  // not the API's word
+      {500, envelope("server_error", ""), call_effect::unknown, false, false},
+      {502, "", call_effect::unknown, false, false},
+      {503, envelope("server_error", ""), call_effect::unknown, false, false},
+  };
+  for (const auto& r : rows) {
+    const auto e = api_error::from_response(r.status, r.body, "");
+    EXPECT_EQ(effect_of(e), r.effect) << r.status << " " << r.body;
+    EXPECT_EQ(is_quota_exhausted(e), r.quota) << r.status << " " << r.body;
+    EXPECT_EQ(is_rate_limited(e), r.rate_limited) << r.status << " " << r.body;
+  }
+  // A 503 that says when to come back is a rate limit too (API-FACTS §7 "Slow Down").
+  const auto slow = api_error::from_response(503, envelope("server_error", ""), "", 2000ms);
+  EXPECT_TRUE(is_rate_limited(slow));
+  EXPECT_EQ(effect_of(slow), call_effect::unknown);
+  EXPECT_EQ(slow.retry_after(), 2000ms);
+  EXPECT_EQ(effect_of(api_error::failure(api_error::kind::config, "cannot read the file")), call_effect::refused);
+  EXPECT_EQ(effect_of(api_error::failure(api_error::kind::transport, "receive: reset")), call_effect::unknown);
+}
+
 TEST(error, no_part_of_a_key_survives_in_the_message) {
   const auto body = nlohmann::json{{"error",
                                     {{"message", "Incorrect API key provided: sk-pro*******wxyz. Or sk-live-ABC_123 in full."},
@@ -128,6 +174,7 @@ TEST(error, transport_table) {
     const char* step;
     k kind;
     bool retryable;
+    call_effect effect = call_effect::unknown;  // for a create that failed so
   };
   const boost::system::error_code tls_alert(static_cast<int>(SSL_R_CERTIFICATE_VERIFY_FAILED),
                                             asio::error::get_ssl_category());
@@ -138,11 +185,12 @@ TEST(error, transport_table) {
       {asio::error::eof, "receive", k::transport, true},
       {http::error::end_of_stream, "receive", k::transport, true},
       {http::error::partial_message, "receive", k::truncated, true},
-      {asio::error::connection_refused, "connect", k::transport, true},
+      {asio::error::connection_refused, "connect", k::transport, true, call_effect::refused},  // nothing left
+      {boost::beast::error::timeout, "connect", k::timeout, true, call_effect::refused},
       {asio::error::broken_pipe, "send", k::transport, true},
-      {tls_alert, "TLS handshake", k::tls, false},  // not who it should be: final
+      {tls_alert, "TLS handshake", k::tls, false, call_effect::refused},  // not who it should be: final
       {boost::system::error_code(static_cast<int>(SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE), asio::error::get_ssl_category()),
-       "TLS handshake", k::transport, true},  // an alert (a middlebox, an overloaded peer) may pass
+       "TLS handshake", k::transport, true, call_effect::refused},  // an alert (a middlebox, an overloaded peer) may pass
       {tls_alert, "receive", k::transport, true},    // mid-stream: the connection broke
   };
   for (const auto& r : rows) {
@@ -150,6 +198,7 @@ TEST(error, transport_table) {
     EXPECT_EQ(e.error_kind(), r.kind) << r.step << ": " << r.ec.message();
     EXPECT_EQ(e.retryable(), r.retryable) << r.step << ": " << r.ec.message();
     EXPECT_EQ(e.status(), 0) << "no answer came";
+    EXPECT_EQ(effect_of(e), r.effect) << r.step << ": " << r.ec.message();
   }
 }
 

@@ -18,7 +18,7 @@ TEST(faults, merge_sets_known_keys_and_rejects_unknown_ones) {
   EXPECT_EQ(f.next_drop, 2) << "a rejected update changes nothing";
   nlohmann::json j = f;
   EXPECT_EQ(j["next_drop"], 2);
-  EXPECT_EQ(j.size(), 29u);
+  EXPECT_EQ(j.size(), 36u);
 }
 
 TEST(faults, lost_replies_hit_the_next_n_creates_then_by_rate) {

@@ -98,7 +98,9 @@ class SimHttp(unittest.TestCase):
     def setUp(self):
         self.sim.faults(rate_429=0, rate_5xx=0, rate_drop=0, rate_truncate=0, rate_slow=0,
                         next_429=0, next_5xx=0, next_drop=0, next_truncate=0, not_found_s=0,
-                        list_lag_s=0, rate_lost_reply=0, next_lost_reply=0)
+                        list_lag_s=0, rate_lost_reply=0, next_lost_reply=0, rate_429_create=0, next_429_create=0,
+                        rate_503_create=0, next_503_create=0, next_drop_upload=0, next_drop_batch=0,
+                        insufficient_quota=False)
 
     def test_lists_lag_behind_creates_while_get_by_id_finds_them(self):
         self.sim.faults(list_lag_s=3600)  # an hour of simulated time: 1.8 s here
@@ -246,6 +248,41 @@ class SimHttp(unittest.TestCase):
         self.assertEqual((r.getheader("retry-after-ms"), r.getheader("retry-after")), ("1500", "2"))
         self.assertTrue(r.getheader("x-request-id"))
         self.assertEqual(self.sim.call("GET", "/v1/files")[0], 200)
+
+    def test_refused_creates_make_nothing_and_say_when_to_come_back(self):
+        # API-FACTS §7: a rate limit's 429 and a 503 "Slow Down" say when to try again; nothing was made.
+        self.sim.faults(next_429_create=1, next_503_create=1, retry_after_ms=2000)
+        s, j = self.sim.upload(chat_jsonl(1), filename="refused.jsonl")
+        self.assertEqual((s, j["error"]["code"]), (429, "rate_limit_exceeded"))
+        s, j = self.sim.upload(chat_jsonl(1), filename="refused.jsonl")
+        self.assertEqual((s, j["error"]["type"]), (503, "server_error"))
+        self.assertIn("Slow Down", j["error"]["message"])
+        assert_envelope(self, j)
+        s, f = self.sim.upload(chat_jsonl(1), filename="refused.jsonl")
+        self.assertEqual(s, 200)
+        stats = self.sim.stats()
+        self.assertEqual(stats["uploads_by_filename"]["refused.jsonl"], 1, "only the third made a file")
+        self.assertEqual([a["outcome"] for a in stats["upload_attempts"]["refused.jsonl"]], ["429", "503", "200"])
+        # A dropped create closes with no answer and makes nothing either.
+        self.sim.faults(next_drop_batch=1)
+        body = {"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h",
+                "metadata": {"k": "dropped"}}
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.sim.call("POST", "/v1/batches", body)
+        self.assertNotIn('{"k":"dropped"}', self.sim.stats()["batches_by_metadata"])
+
+    def test_out_of_quota_until_switched_back(self):
+        self.sim.faults(insufficient_quota=True)
+        _, f = self.sim.upload(chat_jsonl(1), filename="quota.jsonl")
+        body = {"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+        for _ in range(2):  # not a rate limit: it lasts, and says no Retry-After
+            s, j, r = self.sim.call("POST", "/v1/batches", body)
+            self.assertEqual((s, j["error"]["code"], j["error"]["type"]), (429, "insufficient_quota", "insufficient_quota"))
+            self.assertIsNone(r.getheader("retry-after"))
+        s, j, _ = self.sim.call("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "a"})
+        self.assertEqual(s, 429, "paid synchronous calls too")
+        self.sim.faults(insufficient_quota=False)
+        self.assertEqual(self.sim.call("POST", "/v1/batches", body)[0], 200)
 
     def test_5xx_drop_and_truncate(self):
         self.sim.faults(next_5xx=1)

@@ -31,9 +31,9 @@ def _kill_leftovers():
 
 
 class Sim:
-    def __init__(self, faults=None, args=(), ca=None, seed=11):
+    def __init__(self, faults=None, args=(), ca=None, seed=11, scale=SCALE):
         self.ca = ca  # the CA of an HTTPS simulator's certificate
-        args = [SIM, "--port", "0", "--time-scale", SCALE, "--seed", str(seed), *args]
+        args = [SIM, "--port", "0", "--time-scale", str(scale), "--seed", str(seed), *args]
         if faults:
             args += ["--faults", json.dumps(faults)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
@@ -63,7 +63,7 @@ class Sim:
 
 class Daemon:
     def __init__(self, root, sim, crash_at=None, max_requests=None, list_refresh_from=None, key=KEY,
-                 config=None, pricing=PRICING, wrap=(), state=None):
+                 config=None, pricing=PRICING, wrap=(), state=None, scale=SCALE):
         self.root, self.sim = root, sim
         os.makedirs(root, exist_ok=True)
         with open(os.path.join(root, "key"), "w") as f:
@@ -92,7 +92,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [*wrap, BATCHD, "--config", os.path.join(root, "batchd.json"), "--spool", self.spool, "--state",
              self.state, "--api-base", sim.base + "/v1", "--api-key-file",
-             os.path.join(root, "key"), "--time-scale", SCALE, "--socket", self.socket,
+             os.path.join(root, "key"), "--time-scale", str(scale), "--socket", self.socket,
              *(["--pricing", pricing] if pricing else [])],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         _processes.append(self.proc)
