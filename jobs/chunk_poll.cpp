@@ -38,6 +38,7 @@ awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row
   double first_miss = 0;  // when the batch first answered 404 or failed to answer
   std::int64_t last_done = -1;
   double null_output_since = 0;
+  bool cancel_refused = false;  // the API said no to our cancel: not asked again
   for (;;) {
     openai::batch b;
     bool look_again = false;
@@ -75,7 +76,7 @@ awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row
       if (done != last_done) quiet_polls = 0;  // progress: look again soon
       last_done = done;
     }
-    if (!b.is_terminal() && b.status != "cancelling" && job.signal->cancelled()) {
+    if (!b.is_terminal() && b.status != "cancelling" && job.signal->cancelled() && !cancel_refused) {
       // Partial results still come back: the batch ends as cancelled with an output file.
       try {
         b = co_await ctx_.api.cancel_batch(b.id);
@@ -84,7 +85,10 @@ awaitable<void> chunk_steps::poll(const running_job& job, const store::chunk_row
         ctx_.db.update_chunk(c.id, cancelling, ctx_.clk.now());
         spdlog::info("job {} chunk {}: batch {} {}", job.row.name, c.idx, b.id, b.status);
       } catch (const openai::api_error& e) {
-        spdlog::warn("job {} chunk {}: cancelling batch {}: {}; trying again", job.row.name, c.idx, b.id, e.what());
+        // Refused (say it is finishing already): the batch ends by itself. Unknown: ask again at the next look.
+        cancel_refused = openai::effect_of(e) == openai::call_effect::refused;
+        spdlog::warn("job {} chunk {}: cancelling batch {}: {}; {}", job.row.name, c.idx, b.id, e.what(),
+                     cancel_refused ? "it ends by itself" : "trying again");
       }
     }
     if (b.is_terminal()) {
