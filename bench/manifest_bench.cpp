@@ -7,9 +7,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "manifest.hpp"
-#include "manifest_assembly.hpp"
-#include "request_file.hpp"
+#include "jobfiles/manifest.hpp"
+#include "jobfiles/manifest_assembly.hpp"
+#include "jobfiles/request_file.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -17,17 +17,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   namespace fs = std::filesystem;
-  std::vector<batchd::jobs::manifest_problem> problems;
-  const auto m = batchd::jobs::load_manifest(argv[1], "bench", problems);
+  std::vector<batchd::jobfiles::manifest_problem> problems;
+  const auto m = batchd::jobfiles::load_manifest(argv[1], "bench", problems);
   if (!m) {
     std::fprintf(stderr, "manifest: %s\n", problems.front().message.c_str());
     return 1;
   }
   const fs::path out = argv[3];
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = batchd::jobs::assemble_manifest(*m, argv[2], out / "requests.jsonl", out / "ids.txt", {}, {});
+  const auto r = batchd::jobfiles::assemble_manifest(*m, argv[2], out / "requests.jsonl", out / "ids.txt", {}, {});
   const auto t1 = std::chrono::steady_clock::now();
-  const auto split = batchd::jobs::split_request_file(out / "requests.jsonl", {});
+  const auto split = batchd::jobfiles::split_request_file(out / "requests.jsonl", {});
   const auto t2 = std::chrono::steady_clock::now();
   const std::chrono::duration<double> assemble = t1 - t0, cut = t2 - t1;
   bool same = split.chunks.size() == r.chunks.size();

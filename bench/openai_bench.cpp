@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <string>
 
-#include "client.hpp"
+#include "openai/client.hpp"
 
 int main(int argc, char** argv) {
   using namespace batchd::openai;

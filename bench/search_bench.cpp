@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "vector_search.hpp"
+#include "vectors/vector_search.hpp"
 
 namespace {
 long rss_anon_kib() {
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const long before = rss_anon_kib();
-  const batchd::jobs::npy_map m(argv[1]);
+  const batchd::vectors::npy_map m(argv[1]);
   const int queries = std::stoi(argv[2]);
   const auto k = static_cast<std::size_t>(std::stoul(argv[3]));
   std::vector<double> ms;
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     const auto row = (static_cast<std::int64_t>(q) * 997) % m.rows();
     const std::vector<float> query(m.row(row).begin(), m.row(row).end());  // a copy, as a query arrives
     const auto t0 = std::chrono::steady_clock::now();
-    const auto hits = batchd::jobs::top_k(m, query, k);
+    const auto hits = batchd::vectors::top_k(m, query, k);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     checksum += hits.empty() ? -1 : hits[0].row;
   }

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "request_file.hpp"
+#include "jobfiles/request_file.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = batchd::jobs::split_request_file(argv[1], {});
+  auto r = batchd::jobfiles::split_request_file(argv[1], {});
   const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
   std::int64_t bytes = 0;
   for (const auto& c : r.chunks) bytes += c.bytes;

@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "unix_http_client.hpp"
+#include "daemon/unix_http_client.hpp"
 
 namespace {
 

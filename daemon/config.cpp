@@ -1,4 +1,4 @@
-#include "config.hpp"
+#include "daemon/config.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "manifest.hpp"
-#include "money.hpp"
+#include "jobfiles/manifest.hpp"
+#include "ledger/money.hpp"
 
 namespace batchd::daemon {
 namespace {
@@ -26,7 +26,7 @@ class section {
     for (const auto& [k, _] : obj_.items()) {
       if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
       auto p = "config: unknown key '" + name(k) + "'";
-      if (const auto near = jobs::closest_name(k, known_)) p += "; did you mean '" + name(*near) + "'?";
+      if (const auto near = jobfiles::closest_name(k, known_)) p += "; did you mean '" + name(*near) + "'?";
       problems_.push_back(p);
     }
   }
@@ -152,7 +152,7 @@ void validate(const config& c, std::vector<std::string>& problems) {
     problems.push_back("pipeline.max_bytes_per_batch must be within 1024..209715200 (the API's limit)");
   if (l.max_embedding_inputs < 1 || l.max_embedding_inputs > 50'000)
     problems.push_back("pipeline.max_embedding_inputs_per_batch must be within 1..50000");
-  if (!c.daily_budget_usd.empty() && !jobs::parse_usd(c.daily_budget_usd))
+  if (!c.daily_budget_usd.empty() && !ledger::parse_usd(c.daily_budget_usd))
     problems.push_back("daily_budget_usd must be a plain decimal amount in USD such as \"25.00\"");
   const auto& k = c.control;
   if (k.mode.empty() || k.mode.size() > 4 || k.mode.find_first_not_of("01234567") != std::string::npos)

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "client_config.hpp"
-#include "pipeline_config.hpp"
+#include "openai/client_config.hpp"
+#include "jobs/core/pipeline_config.hpp"
 
 namespace batchd::daemon {
 

@@ -1,4 +1,4 @@
-#include "control_api.hpp"
+#include "daemon/control_api.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,19 +8,19 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "client.hpp"
-#include "clock.hpp"
-#include "database.hpp"
-#include "atomic_file.hpp"
-#include "intake.hpp"
-#include "job_report.hpp"
-#include "ledger.hpp"
-#include "money.hpp"
-#include "metrics.hpp"
-#include "pipeline.hpp"
-#include "spool.hpp"
-#include "stage.hpp"
-#include "control_search.hpp"
+#include "openai/client.hpp"
+#include "io/clock.hpp"
+#include "store/database.hpp"
+#include "io/atomic_file.hpp"
+#include "jobs/intake/intake.hpp"
+#include "jobs/results/job_report.hpp"
+#include "ledger/ledger.hpp"
+#include "ledger/money.hpp"
+#include "daemon/metrics.hpp"
+#include "jobs/lifecycle/pipeline.hpp"
+#include "jobs/core/spool.hpp"
+#include "jobs/core/stage.hpp"
+#include "daemon/control_search.hpp"
 
 namespace batchd::daemon {
 namespace fs = std::filesystem;
@@ -178,7 +178,7 @@ class api {
     if (st.last_answer) reachable = !st.last_network_error || *st.last_network_error < *st.last_answer;
     else if (st.last_network_error) reachable = false;
     auto when = [](const auto& tp) {
-      return tp ? json(jobs::rfc3339(std::chrono::duration<double>(tp->time_since_epoch()).count())) : json(nullptr);
+      return tp ? json(io::rfc3339(std::chrono::duration<double>(tp->time_since_epoch()).count())) : json(nullptr);
     };
     json api = {{"base_url", ctx_.api_base},
                 {"reachable", reachable},
@@ -192,9 +192,9 @@ class api {
                           {"jobs", by_status},
                           {"running", ctx_.runner.running()},
                           {"state", {{"path", ctx_.dirs.state.string()}, {"bytes", ctx_.runner.state_bytes()}}},
-                          {"pricing", {{"table", ctx_.runner.prices().origin},
-                                       {"as_of", ctx_.runner.prices().as_of},
-                                       {"models", ctx_.runner.prices().models.size()}}},
+                          {"pricing", {{"table", ctx_.runner.prices()->origin},
+                                       {"as_of", ctx_.runner.prices()->as_of},
+                                       {"models", ctx_.runner.prices()->models.size()}}},
                           {"api", api}});
   }
 
@@ -291,13 +291,13 @@ class api {
     }
     json rows = json::array();
     for (const auto& s : ctx_.db.ledger(q)) {
-      auto row = jobs::money_json(s);
+      auto row = ledger::money_json(s);
       row["key"] = s.key;
       rows.push_back(row);
     }
     q.by = "all";
     const auto totals = ctx_.db.ledger(q);
-    auto total = totals.empty() ? jobs::money_json({}) : jobs::money_json(totals.front());
+    auto total = totals.empty() ? ledger::money_json({}) : ledger::money_json(totals.front());
     return json_response({{"object", "ledger"},
                           {"by", t.query.count("by") ? t.query.at("by") : "day"},
                           {"since", q.since ? json(*q.since) : json(nullptr)},
@@ -312,9 +312,9 @@ class api {
   boost::asio::awaitable<control_response> submit(control_request req) {
     const auto t = parse_target(req.target);
     if (!may_change(req.peer, ctx_.group)) co_return not_allowed_peer(req);
-    std::optional<jobs::picousd> max_cost;
+    std::optional<ledger::picousd> max_cost;
     if (auto it = t.query.find("max_cost_usd"); it != t.query.end()) {
-      max_cost = jobs::parse_usd(it->second);
+      max_cost = ledger::parse_usd(it->second);
       if (!max_cost)
         co_return error_response(400, "invalid_parameter", "max_cost_usd must be a decimal amount in USD such as 12.50");
     }
@@ -338,7 +338,7 @@ class api {
     } cleanup{staging};
     const auto file = staging / filename;
     const auto body = std::make_shared<const std::string>(std::move(req.body));  // shared, not copied
-    const auto write = [file, body] { jobs::write_file_atomically(file, *body); };
+    const auto write = [file, body] { io::write_file_atomically(file, *body); };
     co_await ctx_.pool->run(write);
     const auto taken = co_await ctx_.runner.take(file, max_cost);
     if (taken.rejection) co_return rejected(*taken.rejection);
@@ -353,7 +353,7 @@ class api {
   boost::asio::awaitable<control_response> search(control_request req) {
     const bool may_pay = may_change(req.peer, ctx_.group);
     if (!ctx_.vectors) co_return error_response(503, "unavailable", "search is not set up in this daemon");
-    co_return co_await search_route(*ctx_.vectors, parse_target(req.target).segments[2], req.body, may_pay,
+    co_return co_await search_route(*ctx_.vectors, ctx_.db, ctx_.dirs, parse_target(req.target).segments[2], req.body, may_pay,
                                     not_allowed_peer(req));
   }
 

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "control_http.hpp"
+#include "daemon/control_http.hpp"
 
 namespace batchd::store {
 class database;
@@ -17,11 +17,15 @@ class client;
 }
 namespace batchd::jobs {
 class pipeline;
-class clock;
-class vector_queries;
-class worker_pool;
 struct spool;
 }  // namespace batchd::jobs
+namespace batchd::io {
+class clock;
+class worker_pool;
+}  // namespace batchd::io
+namespace batchd::vectors {
+class vector_queries;
+}
 
 namespace batchd::daemon {
 
@@ -30,13 +34,13 @@ struct control_context {
   jobs::pipeline& runner;
   const jobs::spool& dirs;
   const openai::client& api;
-  const jobs::clock& clock;
+  const io::clock& clock;
   std::optional<gid_t> group;  // besides root and the service user, who may submit, cancel and release
   std::string api_base;
   std::function<std::size_t()> connections;  // open control connections, for /metrics
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  jobs::vector_queries* vectors = nullptr;  // POST /v1/jobs/{job}/search
-  jobs::worker_pool* pool = nullptr;        // set by main: writes a submitted body (up to control.max_body_bytes) off the loop
+  vectors::vector_queries* vectors = nullptr;  // POST /v1/jobs/{job}/search
+  io::worker_pool* pool = nullptr;        // set by main: writes a submitted body (up to control.max_body_bytes) off the loop
 };
 
 control_handler make_control_api(control_context ctx);

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "control_socket.hpp"
+#include "daemon/control_socket.hpp"
 
 namespace batchd::daemon {
 

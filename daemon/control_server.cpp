@@ -1,4 +1,4 @@
-#include "control_server.hpp"
+#include "daemon/control_server.hpp"
 
 #include <spdlog/spdlog.h>
 

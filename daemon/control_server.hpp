@@ -8,7 +8,7 @@
 #include <functional>
 #include <memory>
 
-#include "control_http.hpp"
+#include "daemon/control_http.hpp"
 
 namespace batchd::daemon {
 

@@ -1,4 +1,4 @@
-#include "control_socket.hpp"
+#include "daemon/control_socket.hpp"
 
 #include <algorithm>
 

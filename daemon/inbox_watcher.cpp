@@ -1,4 +1,4 @@
-#include "inbox_watcher.hpp"
+#include "daemon/inbox_watcher.hpp"
 
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <system_error>
 
-#include "intake.hpp"
+#include "jobs/intake/intake.hpp"
 
 namespace batchd::daemon {
 namespace asio = boost::asio;

@@ -13,41 +13,54 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "client.hpp"
-#include "config.hpp"
-#include "control_api.hpp"
-#include "control_server.hpp"
-#include "database.hpp"
-#include "inbox_watcher.hpp"
-#include "intake.hpp"
-#include "logging.hpp"
-#include "notify.hpp"
-#include "pipeline.hpp"
-#include "state_lock.hpp"
-#include "vector_queries.hpp"
+#include "openai/client.hpp"
+#include "daemon/config.hpp"
+#include "daemon/control_api.hpp"
+#include "daemon/control_server.hpp"
+#include "store/database.hpp"
+#include "daemon/inbox_watcher.hpp"
+#include "jobs/intake/intake.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/notify.hpp"
+#include "jobs/lifecycle/pipeline.hpp"
+#include "daemon/state_lock.hpp"
+#include "vectors/vector_queries.hpp"
 
 namespace {
 
 // What the pipeline gets besides its config section.
 batchd::jobs::pipeline_inputs pipeline_inputs_from(const batchd::daemon::config& cfg,
-                                                   std::shared_ptr<const batchd::jobs::pricing_table> prices) {
+                                                   std::shared_ptr<const batchd::ledger::pricing_table> prices) {
   batchd::jobs::pipeline_inputs in;
   in.prices = std::move(prices);
   if (const char* crash = std::getenv("BATCHD_CRASH_AT")) in.crash_at = crash;  // crash tests only
-  if (!cfg.daily_budget_usd.empty()) in.spending.daily = batchd::jobs::parse_usd(cfg.daily_budget_usd);
+  if (!cfg.daily_budget_usd.empty()) in.spending.daily = batchd::ledger::parse_usd(cfg.daily_budget_usd);
   return in;
 }
 
 // The pricing table: the file when there is one (a broken one is an error),
 // else the table built in from etc/pricing.json.
-std::shared_ptr<const batchd::jobs::pricing_table> load_prices(const std::filesystem::path& file) {
+std::shared_ptr<const batchd::ledger::pricing_table> load_prices(const std::filesystem::path& file) {
   const bool have_file = std::filesystem::exists(file);
-  auto table = std::make_shared<batchd::jobs::pricing_table>(have_file ? batchd::jobs::pricing_table::load(file)
-                                                                      : batchd::jobs::pricing_table::builtin());
+  auto table = std::make_shared<batchd::ledger::pricing_table>(have_file ? batchd::ledger::pricing_table::load(file)
+                                                                      : batchd::ledger::pricing_table::builtin());
   spdlog::info("pricing: {} model(s) from {} (as of {}){}, batch discount {}%", table->models.size(),
                table->origin, table->as_of, have_file ? "" : ", no file at " + file.string(),
                table->batch_discount_percent);
   return table;
+}
+
+// The daemon's clock at `scale`: the system clock at 1; else scaled from the
+// origin the store keeps for this scale, made now (from the latest time the
+// store holds, so it never goes back) when there is none.
+batchd::io::clock clock_for(batchd::store::database& db, double scale) {
+  using batchd::io::clock;
+  if (scale == 1) return clock();
+  if (const auto o = db.clock_origin(scale)) return clock(scale, o->clock, o->real);
+  const double real = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double start = std::max(real, db.latest_time());
+  db.set_clock_origin(scale, start, real);
+  return clock(scale, start, real);
 }
 
 }  // namespace
@@ -78,11 +91,11 @@ int main(int argc, char** argv) {
     dirs.create_all();
     store::database db(cfg.state / "batchd.db");
     // A scaled clock goes on from its origin in the store, as if it had run all along.
-    const auto clk = jobs::clock_for(db, cfg.time_scale);
+    const auto clk = clock_for(db, cfg.time_scale);
 
     boost::asio::io_context ioc(1);
     // Heavy file work and blocking syscalls go here, never on the loop.
-    jobs::worker_pool pool(cfg.pipeline.workers > 0 ? static_cast<std::size_t>(cfg.pipeline.workers)
+    io::worker_pool pool(cfg.pipeline.workers > 0 ? static_cast<std::size_t>(cfg.pipeline.workers)
                                                     : std::max<std::size_t>(2, std::thread::hardware_concurrency()));
     openai::client_config api_cfg = cfg.api;
     api_cfg.api_key = key;
@@ -112,7 +125,7 @@ int main(int argc, char** argv) {
                           const std::string& method, const std::string& target, const daemon::peer_credentials& peer) {
       return daemon::control_body_limit(method, target, peer, group, max);
     };
-    jobs::vector_queries vectors(db, dirs, pool, api, runner, clk);
+    vectors::vector_queries vectors(db, pool, api, [&runner] { return runner.prices(); }, clk);
     daemon::control_context control_ctx{db, runner, dirs, api, clk, group_gid, cfg.api.base_url,
                                         [&] { return control ? control->connections() : std::size_t{0}; }};
     control_ctx.vectors = &vectors;

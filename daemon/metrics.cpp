@@ -1,11 +1,11 @@
-#include "metrics.hpp"
+#include "daemon/metrics.hpp"
 
-#include "client.hpp"
-#include "control_api.hpp"
-#include "database.hpp"
-#include "money.hpp"
-#include "pipeline.hpp"
-#include "stage.hpp"
+#include "openai/client.hpp"
+#include "daemon/control_api.hpp"
+#include "store/database.hpp"
+#include "ledger/money.hpp"
+#include "jobs/lifecycle/pipeline.hpp"
+#include "jobs/core/stage.hpp"
 
 namespace batchd::daemon {
 namespace {
@@ -81,8 +81,8 @@ std::string render_metrics(const control_context& ctx) {
   const auto booked = ctx.db.ledger(all);
   const store::ledger_sum total = booked.empty() ? store::ledger_sum{} : booked.front();
   m.family("batchd_cost_usd_total", "counter", "Cost booked in the ledger (USD, exact), at the batch price and at the regular price it saved against.");
-  m.sample("batchd_cost_usd_total", "price=\"batch\"", jobs::format_usd(total.batch_cost));
-  m.sample("batchd_cost_usd_total", "price=\"regular\"", jobs::format_usd(total.regular_cost));
+  m.sample("batchd_cost_usd_total", "price=\"batch\"", ledger::format_usd(total.batch_cost));
+  m.sample("batchd_cost_usd_total", "price=\"regular\"", ledger::format_usd(total.regular_cost));
   m.family("batchd_tokens_total", "counter", "Tokens booked, by kind (prompt includes cached).");
   m.sample("batchd_tokens_total", "kind=\"prompt\"", static_cast<std::uint64_t>(total.prompt_tokens));
   m.sample("batchd_tokens_total", "kind=\"cached\"", static_cast<std::uint64_t>(total.cached_tokens));

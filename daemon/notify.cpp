@@ -1,4 +1,4 @@
-#include "notify.hpp"
+#include "daemon/notify.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>

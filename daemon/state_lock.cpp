@@ -1,4 +1,4 @@
-#include "state_lock.hpp"
+#include "daemon/state_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

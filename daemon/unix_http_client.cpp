@@ -1,4 +1,4 @@
-#include "unix_http_client.hpp"
+#include "daemon/unix_http_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-#include "client.hpp"
+#include "openai/client.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "error.hpp"
-#include "json_types.hpp"
-#include "rate_limiter.hpp"
-#include "transport.hpp"
+#include "openai/error.hpp"
+#include "openai/json_types.hpp"
+#include "openai/rate_limiter.hpp"
+#include "openai/transport.hpp"
 
 #ifndef BATCHD_VERSION
 #define BATCHD_VERSION "0"

@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "client_config.hpp"
-#include "retry.hpp"
-#include "types.hpp"
+#include "openai/client_config.hpp"
+#include "openai/retry.hpp"
+#include "openai/types.hpp"
 
 namespace batchd::openai {
 

@@ -7,7 +7,7 @@
 #include <functional>
 #include <string>
 
-#include "retry.hpp"
+#include "openai/retry.hpp"
 
 namespace batchd::openai {
 

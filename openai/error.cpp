@@ -1,4 +1,4 @@
-#include "error.hpp"
+#include "openai/error.hpp"
 
 #include <cctype>
 #include <nlohmann/json.hpp>

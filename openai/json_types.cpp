@@ -1,4 +1,4 @@
-#include "json_types.hpp"
+#include "openai/json_types.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -2,7 +2,7 @@
 // Reading the API's JSON into the typed structs (and the request bodies out).
 #include <nlohmann/json_fwd.hpp>
 
-#include "types.hpp"
+#include "openai/types.hpp"
 
 namespace batchd::openai {
 

@@ -1,4 +1,4 @@
-#include "rate_limiter.hpp"
+#include "openai/rate_limiter.hpp"
 
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>

@@ -1,4 +1,4 @@
-#include "retry.hpp"
+#include "openai/retry.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "transport.hpp"
+#include "openai/transport.hpp"
 
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "error.hpp"
+#include "openai/error.hpp"
 
 namespace batchd::openai {
 namespace asio = boost::asio;

@@ -1,9 +1,9 @@
-#include "api.hpp"
+#include "sim/api.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include "api_error.hpp"
-#include "processor.hpp"
+#include "sim/api_error.hpp"
+#include "sim/processor.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -7,13 +7,13 @@
 #include <memory>
 #include <string>
 
-#include "batches.hpp"
-#include "faults.hpp"
-#include "file_store.hpp"
-#include "http_types.hpp"
-#include "ids.hpp"
-#include "sim_clock.hpp"
-#include "stats.hpp"
+#include "sim/batches.hpp"
+#include "sim/faults.hpp"
+#include "sim/file_store.hpp"
+#include "sim/http_types.hpp"
+#include "sim/ids.hpp"
+#include "sim/sim_clock.hpp"
+#include "sim/stats.hpp"
 
 namespace batchd::sim {
 

@@ -1,10 +1,10 @@
-#include "batch_validator.hpp"
+#include "sim/batch_validator.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
-#include "processor.hpp"
+#include "sim/processor.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "batches.hpp"
+#include "sim/batches.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,12 +6,12 @@
 #include <limits>
 #include <random>
 
-#include "api_error.hpp"
-#include "faults.hpp"
-#include "file_store.hpp"
-#include "ids.hpp"
-#include "processor.hpp"
-#include "stats.hpp"
+#include "sim/api_error.hpp"
+#include "sim/faults.hpp"
+#include "sim/file_store.hpp"
+#include "sim/ids.hpp"
+#include "sim/processor.hpp"
+#include "sim/stats.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "batch_validator.hpp"
+#include "sim/batch_validator.hpp"
 
 namespace batchd::sim {
 

@@ -1,4 +1,4 @@
-#include "file_store.hpp"
+#include "sim/file_store.hpp"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "http_server.hpp"
+#include "sim/http_server.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -9,7 +9,7 @@
 #include <iostream>
 #include <optional>
 
-#include "api.hpp"
+#include "sim/api.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "http_types.hpp"
+#include "sim/http_types.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "api.hpp"
-#include "http_server.hpp"
+#include "sim/api.hpp"
+#include "sim/http_server.hpp"
 
 namespace {
 

@@ -1,11 +1,11 @@
-#include "processor.hpp"
+#include "sim/processor.hpp"
 
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "api_error.hpp"
+#include "sim/api_error.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -3,8 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "api.hpp"
-#include "api_error.hpp"
+#include "sim/api.hpp"
+#include "sim/api_error.hpp"
 
 namespace batchd::sim {
 namespace {

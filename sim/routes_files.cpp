@@ -3,9 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "api.hpp"
-#include "api_error.hpp"
-#include "multipart.hpp"
+#include "sim/api.hpp"
+#include "sim/api_error.hpp"
+#include "sim/multipart.hpp"
 
 namespace batchd::sim {
 namespace {

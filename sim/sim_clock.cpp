@@ -1,4 +1,4 @@
-#include "sim_clock.hpp"
+#include "sim/sim_clock.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "stats.hpp"
+#include "sim/stats.hpp"
 
 #include <nlohmann/json.hpp>
 

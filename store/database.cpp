@@ -1,8 +1,8 @@
-#include "database.hpp"
+#include "store/database.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
-#include "schema.hpp"
+#include "store/schema.hpp"
 
 namespace batchd::store {
 namespace {

@@ -1,5 +1,5 @@
 // The client against the real batchd-sim over loopback, faults on.
-#include "client.hpp"
+#include "openai/client.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "error.hpp"
-#include "run_coro.hpp"
-#include "sim_process.hpp"
+#include "openai/error.hpp"
+#include "tests/support/run_coro.hpp"
+#include "tests/support/sim_process.hpp"
 
 namespace batchd::openai {
 namespace {

@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <fstream>
 
-#include "client.hpp"
-#include "run_coro.hpp"
-#include "sim_process.hpp"
+#include "openai/client.hpp"
+#include "tests/support/run_coro.hpp"
+#include "tests/support/sim_process.hpp"
 
 namespace batchd::openai {
 namespace {

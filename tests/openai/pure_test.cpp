@@ -4,10 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.hpp"
-#include "json_types.hpp"
-#include "rate_limiter.hpp"
-#include "retry.hpp"
+#include "openai/error.hpp"
+#include "openai/json_types.hpp"
+#include "openai/rate_limiter.hpp"
+#include "openai/retry.hpp"
 
 namespace batchd::openai {
 namespace {
@@ -160,7 +160,7 @@ TEST(json_types, batch_usage_as_the_spec_gives_it) {
 #include <boost/beast/http/error.hpp>
 #include <openssl/ssl.h>
 
-#include "transport.hpp"
+#include "openai/transport.hpp"
 
 namespace batchd::openai {
 namespace {

@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "client.hpp"
-#include "error.hpp"
-#include "run_coro.hpp"
-#include "sim_process.hpp"
+#include "openai/client.hpp"
+#include "openai/error.hpp"
+#include "tests/support/run_coro.hpp"
+#include "tests/support/sim_process.hpp"
 
 namespace batchd::openai {
 namespace {

@@ -1,6 +1,6 @@
-#include "batch_validator.hpp"
+#include "sim/batch_validator.hpp"
 
-#include "sim_fixture.hpp"
+#include "tests/sim/sim_fixture.hpp"
 
 namespace batchd::sim {
 namespace {

@@ -1,6 +1,6 @@
 #include <set>
 
-#include "sim_fixture.hpp"
+#include "tests/sim/sim_fixture.hpp"
 
 namespace batchd::sim {
 namespace {

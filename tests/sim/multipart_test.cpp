@@ -1,4 +1,4 @@
-#include "multipart.hpp"
+#include "sim/multipart.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "processor.hpp"
+#include "sim/processor.hpp"
 
 #include <gtest/gtest.h>
 

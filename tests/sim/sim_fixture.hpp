@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "batches.hpp"
-#include "faults.hpp"
-#include "file_store.hpp"
-#include "ids.hpp"
-#include "stats.hpp"
+#include "sim/batches.hpp"
+#include "sim/faults.hpp"
+#include "sim/file_store.hpp"
+#include "sim/ids.hpp"
+#include "sim/stats.hpp"
 
 namespace batchd::sim {
 

@@ -1,5 +1,5 @@
-#include "database.hpp"
-#include "schema.hpp"
+#include "store/database.hpp"
+#include "store/schema.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>

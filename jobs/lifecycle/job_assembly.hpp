@@ -1,0 +1,26 @@
+#pragma once
+// The loop's half of assembly (intake.hpp has the worker's): what assembly
+// made of a received job becomes its chunks (→ assembled), or the job is
+// rejected (→ failed, its file and companions in rejected/ with the reason).
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "jobs/core/spool.hpp"
+#include "jobs/kinds/job_kind.hpp"
+#include "store/database.hpp"
+
+namespace batchd::jobs {
+
+class job_transitions;
+
+// Records what assembly made (→ assembled), or rejects the job. Returns the
+// rejection (the .error.json's content) when there is one.
+std::optional<nlohmann::json> record_assembly(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                              const assembly& a);
+
+// Both halves on the caller's thread (tests): validates a `received` job and
+// cuts it into chunks, or rejects it. Safe to run again after a crash.
+std::optional<nlohmann::json> assemble_job(job_transitions& moves, const spool& dirs, const store::job_row& job,
+                                           const jobfiles::intake_options& opt);
+
+}  // namespace batchd::jobs
