@@ -17,7 +17,7 @@
 #include "daemon/config.hpp"
 #include "daemon/control_api.hpp"
 #include "daemon/control_server.hpp"
-#include "store/database.hpp"
+#include "store/sqlite/sqlite_database.hpp"
 #include "daemon/inbox_watcher.hpp"
 #include "jobs/intake/intake.hpp"
 #include "daemon/logging.hpp"
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     daemon::state_lock one_daemon(cfg.state);  // before anything else is touched
     const auto dirs = jobs::spool::under(cfg.spool, cfg.state);
     dirs.create_all();
-    store::database db(cfg.state / "batchd.db");
+    store::sqlite_database db(cfg.state / "batchd.db");
     // A scaled clock goes on from its origin in the store, as if it had run all along.
     const auto clk = clock_for(db, cfg.time_scale);
 

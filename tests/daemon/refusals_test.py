@@ -111,7 +111,8 @@ class RefusalTest(unittest.TestCase):
         (first_read,) = stats["batch_first_read"].values()
         adopted_batch = first_read - batch[0][0]
         for what, took in (("upload", adopted_upload), ("batch", adopted_batch)):
-            self.assertGreaterEqual(took, 3, f"the {what} cannot be listed before 3 s")
+            # created_at is whole seconds, so a list may show it up to a second sooner than 3 s after.
+            self.assertGreaterEqual(took, 2, f"the {what} cannot be listed that soon")
             self.assertLessEqual(took, 5 + SLACK_S, f"the {what} was adopted only after {took:.1f} s")
 
     def test_a_create_that_never_happened_is_made_again_only_after_the_grace(self):

@@ -1,5 +1,5 @@
-#include "store/database.hpp"
-#include "store/schema.hpp"
+#include "store/sqlite/sqlite_database.hpp"
+#include "store/sqlite/schema.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
@@ -37,20 +37,21 @@ class store : public ::testing::Test {
 };
 
 TEST_F(store, migrates_once_and_reopens) {
-  { database db(file); }
-  database db(file);
+  { sqlite_database db(file); }
+  sqlite_database db(file);
   EXPECT_EQ(db.sql().execAndGet("PRAGMA user_version").getInt(), static_cast<int>(migrations.size()));
   EXPECT_EQ(db.sql().execAndGet("PRAGMA foreign_keys").getInt(), 1) << "on again after migrating";
   EXPECT_EQ(db.sql().execAndGet("PRAGMA journal_mode").getString(), "wal");
 }
 
 TEST_F(store, refuses_a_newer_schema) {
-  { database db(file); db.sql().exec("PRAGMA user_version = 99"); }
-  EXPECT_THROW(database{file}, SQLite::Exception);
+  { sqlite_database db(file); db.sql().exec("PRAGMA user_version = 99"); }
+  EXPECT_THROW(sqlite_database{file}, SQLite::Exception);
 }
 
 TEST_F(store, job_names_get_a_suffix_when_taken) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   EXPECT_EQ(db.free_job_name("reviews"), "reviews");
   db.insert_job("reviews", "requests", "/s/reviews.jsonl", 1);
   EXPECT_EQ(db.free_job_name("reviews"), "reviews-2");
@@ -59,7 +60,8 @@ TEST_F(store, job_names_get_a_suffix_when_taken) {
 }
 
 TEST_F(store, job_moves_are_guarded_and_finish_terminal_jobs) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto id = db.insert_job("j", "requests", "/s/j", 10);
   EXPECT_TRUE(db.move_job(id, "received", "assembled", 11));
   EXPECT_FALSE(db.move_job(id, "received", "assembled", 12)) << "no longer in 'received'";
@@ -72,9 +74,9 @@ TEST_F(store, job_moves_are_guarded_and_finish_terminal_jobs) {
 }
 
 TEST_F(store, schema_rejects_unknown_stages_and_inconsistent_rows) {
-  database db(file);
+  sqlite_database db(file);
   const auto id = db.insert_job("j", "requests", "/s/j", 10);
-  EXPECT_THROW(db.move_job(id, "received", "flying", 11), SQLite::Exception);
+  EXPECT_THROW(db.move_job(id, "received", "flying", 11, std::nullopt), SQLite::Exception);
   EXPECT_THROW(db.sql().exec("UPDATE jobs SET finished_at = 5 WHERE id = " + std::to_string(id)),
                SQLite::Exception)
       << "finished_at only on terminal jobs";
@@ -85,7 +87,8 @@ TEST_F(store, schema_rejects_unknown_stages_and_inconsistent_rows) {
 }
 
 TEST_F(store, chunk_moves_set_fields_and_are_guarded) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto job = db.insert_job("j", "requests", "/s/j", 10);
   const auto c = db.insert_chunk(chunk_for(job, 1), 10);
   EXPECT_TRUE(db.move_chunk(c, "assembled", "uploading", {}, 11));
@@ -111,7 +114,8 @@ TEST_F(store, chunk_moves_set_fields_and_are_guarded) {
 }
 
 TEST_F(store, a_batch_usage_and_its_mismatch_are_kept_and_counted) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto job = db.insert_job("j", "requests", "/s/j", 10);
   chunk_update f;
   f.file_id = "file-x";
@@ -149,7 +153,8 @@ TEST_F(store, a_batch_usage_and_its_mismatch_are_kept_and_counted) {
 }
 
 TEST_F(store, tokens_in_flight_counts_live_batches_of_the_model) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto job = db.insert_job("j", "requests", "/s/j", 10);
   db.set_job_request(job, "/v1/chat/completions", "gpt-4o-mini", 20);
   const auto a = db.insert_chunk(chunk_for(job, 1), 10);
@@ -167,7 +172,8 @@ TEST_F(store, tokens_in_flight_counts_live_batches_of_the_model) {
 }
 
 TEST_F(store, a_transaction_that_throws_leaves_nothing) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   EXPECT_THROW(db.transaction([&] {
     db.insert_job("a", "requests", "/s/a", 1);
     throw std::runtime_error("boom");
@@ -177,7 +183,8 @@ TEST_F(store, a_transaction_that_throws_leaves_nothing) {
 }
 
 TEST_F(store, lists_newest_first_with_a_stage_filter) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   for (int i = 0; i < 5; ++i) db.insert_job("j" + std::to_string(i), "requests", "/s", i);
   db.move_job(db.job_by_name("j1")->id, "received", "assembled", 9);
   auto page = db.jobs_newest_first(2, 0);
@@ -193,7 +200,8 @@ TEST_F(store, lists_newest_first_with_a_stage_filter) {
 }
 
 TEST_F(store, books_once_per_chunk_and_model_and_sums_by_key) {
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto a = db.insert_job("a", "requests", "/s/a", 0);
   const auto b = db.insert_job("b", "requests", "/s/b", 0);
   const auto ca = db.insert_chunk(chunk_for(a, 1), 0);
@@ -229,7 +237,8 @@ TEST_F(store, a_version_two_database_migrates_with_its_jobs) {
     raw.exec("INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, updated_at) "
              "VALUES (1, 1, 1, 'assembled', '/x', 'h', 1, 1, 1, 1)");
   }
-  database db(file);
+  sqlite_database backend(file);
+  database& db = backend;  // as jobs/ sees it: through the interface
   const auto job = db.job_by_name("old");
   ASSERT_TRUE(job);
   EXPECT_EQ(job->stage, "running");

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/clock.hpp"
-#include "store/database.hpp"
+#include "store/sqlite/sqlite_database.hpp"
 #include "jobs/lifecycle/job_transitions.hpp"
 #include "jobs/core/spool.hpp"
 
@@ -43,14 +43,14 @@ class job_fixture : public ::testing::Test {
   void SetUp() override {
     std::filesystem::remove_all(root);
     dirs.create_all();
-    db = std::make_unique<store::database>(dirs.state / "batchd.db");
+    db = std::make_unique<store::sqlite_database>(dirs.state / "batchd.db");
     moves = std::make_unique<job_transitions>(*db, dirs, clk, std::make_shared<ledger::pricing_table>());
   }
   void TearDown() override { std::filesystem::remove_all(root); }
 
   std::filesystem::path root;
   spool dirs;
-  std::unique_ptr<store::database> db;
+  std::unique_ptr<store::sqlite_database> db;  // the real backend; jobs/ sees it as store::database
   io::clock clk;
   std::unique_ptr<job_transitions> moves;
 };
