@@ -113,6 +113,41 @@ base_url parse_base_url(const std::string& url) {
   return out;
 }
 
+// Where a download's body goes: its file, written back to disk as it comes
+// (so the final fsync has little left to wait for), then fsynced.
+class download_sink {
+ public:
+  explicit download_sink(std::filesystem::path path) : path_(std::move(path)), f_(std::fopen(path_.c_str(), "wb")) {
+    if (!f_) throw api_error::failure(api_error::kind::config, "cannot write " + path_.string());
+  }
+  ~download_sink() {
+    if (f_) std::fclose(f_);
+  }
+  download_sink(const download_sink&) = delete;
+  download_sink& operator=(const download_sink&) = delete;
+
+  // `total`: the body's bytes so far, these included.
+  void write(const char* data, std::size_t n, std::uint64_t total) {
+    if (std::fwrite(data, 1, n, f_) != n) throw api_error::failure(api_error::kind::config, "cannot write " + path_.string());
+    if (total - synced_ >= writeback_step && std::fflush(f_) == 0) {
+      ::sync_file_range(fileno(f_), static_cast<off64_t>(synced_), static_cast<off64_t>(total - synced_),
+                        SYNC_FILE_RANGE_WRITE);
+      synced_ = total;
+    }
+  }
+  // Blocks on the disk: the caller runs it off the loop.
+  void sync() { ok_ = std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0; }
+  void check() const {
+    if (!ok_) throw api_error::failure(api_error::kind::config, "cannot write " + path_.string());
+  }
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* f_;
+  std::uint64_t synced_ = 0;
+  bool ok_ = false;
+};
+
 struct connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
@@ -170,56 +205,72 @@ struct transport::impl {
   template <class Stream>
   awaitable<http_reply> exchange(Stream& stream, connection& c, const http_call& call,
                                  steady::time_point deadline, bool& keep_alive) {
-    const auto target = config.url.path + call.target;
-    const auto idle_step = config.idle_timeout;
-    auto set_headers = [&](auto& req) {
-      req.set(http::field::host, config.url.host);
-      for (const auto& [k, v] : config.headers) req.set(k, v);
-      req.set(http::field::accept, call.accept);
-      if (!call.content_type.empty()) req.set(http::field::content_type, call.content_type);
-      req.keep_alive(true);
-    };
-    if (!call.body_file.empty()) {
-      http::request<http::empty_body> req{http::string_to_verb(call.method), target, 11};
-      set_headers(req);
-      const auto file_size = std::filesystem::file_size(call.body_file);
-      if (call.body_offset > file_size)
-        throw api_error::failure(api_error::kind::config, "upload range starts past the end of " + call.body_file.string());
-      const auto size = std::min<std::uint64_t>(call.body_length, file_size - call.body_offset);
-      req.content_length(call.body_prefix.size() + size + call.body_suffix.size());
-      http::request_serializer<http::empty_body> sr(req);
-      arm(c, deadline, idle_step);
-      auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(use_awaitable));
-      if (ec) fail(ec, "send");
-      arm(c, deadline, idle_step);
-      auto [pec, pn] = co_await asio::async_write(stream, asio::buffer(call.body_prefix), asio::as_tuple(use_awaitable));
-      if (pec) fail(pec, "send");
-      file_reader in(call.body_file);
-      if (::fseeko(in.f, static_cast<off_t>(call.body_offset), SEEK_SET) != 0)
-        throw api_error::failure(api_error::kind::config, "cannot seek in " + call.body_file.string());
-      std::vector<char> chunk(io_chunk);
-      for (std::uint64_t left = size; left > 0;) {
-        const auto got = std::fread(chunk.data(), 1, static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), left)), in.f);
-        if (got == 0)
-          throw api_error::failure(api_error::kind::config, "the upload file shrank: " + call.body_file.string());
-        left -= got;
-        c.lowest().expires_after(idle_step);  // progress, not the whole upload
-        auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), asio::as_tuple(use_awaitable));
-        if (wec) fail(wec, "send");
-      }
-      c.lowest().expires_after(idle_step);  // the body may have taken long: it moved
-      auto [sec, sn] = co_await asio::async_write(stream, asio::buffer(call.body_suffix), asio::as_tuple(use_awaitable));
-      if (sec) fail(sec, "send");
-    } else {
-      http::request<http::string_body> req{http::string_to_verb(call.method), target, 11};
-      set_headers(req);
-      req.body() = call.body;
-      req.prepare_payload();
-      arm(c, deadline, idle_step);
-      auto [ec, n] = co_await http::async_write(stream, req, asio::as_tuple(use_awaitable));
-      if (ec) fail(ec, "send");
-    }
+    if (!call.body_file.empty()) co_await send_streamed(stream, c, call, deadline);
+    else co_await send(stream, c, call, deadline);
+    co_return co_await receive(stream, c, call, keep_alive);
+  }
 
+  template <class Request>
+  void set_headers(Request& req, const http_call& call) const {
+    req.set(http::field::host, config.url.host);
+    for (const auto& [k, v] : config.headers) req.set(k, v);
+    req.set(http::field::accept, call.accept);
+    if (!call.content_type.empty()) req.set(http::field::content_type, call.content_type);
+    req.keep_alive(true);
+  }
+
+  // A request whose body is in memory.
+  template <class Stream>
+  awaitable<void> send(Stream& stream, connection& c, const http_call& call, steady::time_point deadline) {
+    http::request<http::string_body> req{http::string_to_verb(call.method), config.url.path + call.target, 11};
+    set_headers(req, call);
+    req.body() = call.body;
+    req.prepare_payload();
+    arm(c, deadline, config.idle_timeout);
+    auto [ec, n] = co_await http::async_write(stream, req, asio::as_tuple(use_awaitable));
+    if (ec) fail(ec, "send");
+  }
+
+  // A request whose body streams from a file: prefix, the file's range, suffix.
+  template <class Stream>
+  awaitable<void> send_streamed(Stream& stream, connection& c, const http_call& call, steady::time_point deadline) {
+    const auto idle_step = config.idle_timeout;
+    http::request<http::empty_body> req{http::string_to_verb(call.method), config.url.path + call.target, 11};
+    set_headers(req, call);
+    const auto file_size = std::filesystem::file_size(call.body_file);
+    if (call.body_offset > file_size)
+      throw api_error::failure(api_error::kind::config, "upload range starts past the end of " + call.body_file.string());
+    const auto size = std::min<std::uint64_t>(call.body_length, file_size - call.body_offset);
+    req.content_length(call.body_prefix.size() + size + call.body_suffix.size());
+    http::request_serializer<http::empty_body> sr(req);
+    arm(c, deadline, idle_step);
+    auto [ec, n] = co_await http::async_write_header(stream, sr, asio::as_tuple(use_awaitable));
+    if (ec) fail(ec, "send");
+    arm(c, deadline, idle_step);
+    auto [pec, pn] = co_await asio::async_write(stream, asio::buffer(call.body_prefix), asio::as_tuple(use_awaitable));
+    if (pec) fail(pec, "send");
+    file_reader in(call.body_file);
+    if (::fseeko(in.f, static_cast<off_t>(call.body_offset), SEEK_SET) != 0)
+      throw api_error::failure(api_error::kind::config, "cannot seek in " + call.body_file.string());
+    std::vector<char> chunk(io_chunk);
+    for (std::uint64_t left = size; left > 0;) {
+      const auto got = std::fread(chunk.data(), 1, static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), left)), in.f);
+      if (got == 0) throw api_error::failure(api_error::kind::config, "the upload file shrank: " + call.body_file.string());
+      left -= got;
+      c.lowest().expires_after(idle_step);  // progress, not the whole upload
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), asio::as_tuple(use_awaitable));
+      if (wec) fail(wec, "send");
+    }
+    c.lowest().expires_after(idle_step);  // the body may have taken long: it moved
+    auto [sec, sn] = co_await asio::async_write(stream, asio::buffer(call.body_suffix), asio::as_tuple(use_awaitable));
+    if (sec) fail(sec, "send");
+  }
+
+  // The response: its head, then the body into memory, or (a 2xx for a
+  // download) into the call's response file, written back as it comes and
+  // fsynced at the end.
+  template <class Stream>
+  awaitable<http_reply> receive(Stream& stream, connection& c, const http_call& call, bool& keep_alive) {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
     c.lowest().expires_after(config.first_byte_timeout);  // the body may have taken long: it moved
@@ -231,38 +282,20 @@ struct transport::impl {
     reply.request_id = std::string(h["x-request-id"]);
     reply.retry_after = std::string(h[http::field::retry_after]);
     reply.retry_after_ms = std::string(h["retry-after-ms"]);
-    const bool to_file = !call.response_file.empty() && reply.status >= 200 && reply.status < 300;
-    std::FILE* out = nullptr;
-    if (to_file) {
-      out = std::fopen(call.response_file.c_str(), "wb");
-      if (!out) throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
-    }
-    struct closer {
-      std::FILE*& f;
-      ~closer() {
-        if (f) std::fclose(f);
-      }
-    } close_out{out};
+    std::optional<download_sink> out;
+    if (!call.response_file.empty() && reply.status >= 200 && reply.status < 300) out.emplace(call.response_file);
     std::vector<char> chunk(io_chunk);
-    std::uint64_t synced = 0;
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
-      c.lowest().expires_after(idle_step);  // progress, not the whole download
+      c.lowest().expires_after(config.idle_timeout);  // progress, not the whole download
       auto [rec, rn] = co_await http::async_read(stream, c.buffer, parser, asio::as_tuple(use_awaitable));
       if (rec == http::error::need_buffer) rec = {};
       if (rec) fail(rec, "receive");
       const auto got = chunk.size() - parser.get().body().size;
       reply.body_bytes += got;
       if (out) {
-        if (std::fwrite(chunk.data(), 1, got, out) != got)
-          throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
-        // Start writing back as we go, so the fsync at the end has little left to wait for.
-        if (reply.body_bytes - synced >= writeback_step && std::fflush(out) == 0) {
-          ::sync_file_range(fileno(out), static_cast<off64_t>(synced),
-                            static_cast<off64_t>(reply.body_bytes - synced), SYNC_FILE_RANGE_WRITE);
-          synced = reply.body_bytes;
-        }
+        out->write(chunk.data(), got, reply.body_bytes);
       } else {
         if (reply.body.size() + got > max_json_body)
           throw api_error::failure(api_error::kind::transport, "response body too large");
@@ -270,13 +303,11 @@ struct transport::impl {
       }
     }
     if (out) {
-      bool synced_ok = std::fflush(out) == 0;
       // The fsync waits for the disk: off the loop when the owner gave a way.
-      const int fd = fileno(out);
-      const std::function<void()> sync = [fd, &synced_ok] { synced_ok = synced_ok && ::fsync(fd) == 0; };
+      const std::function<void()> sync = [&out] { out->sync(); };
       if (config.offload) co_await config.offload(sync);  // named: no temporary inside co_await (GCC 12)
       else sync();
-      if (!synced_ok) throw api_error::failure(api_error::kind::config, "cannot write " + call.response_file.string());
+      out->check();
     }
     keep_alive = parser.get().keep_alive();
     co_return reply;

@@ -17,8 +17,10 @@
 #include "io/clock.hpp"
 #include "store/database.hpp"
 #include "openai/error.hpp"
+#include "openai/types.hpp"
 #include "jobs/core/job_spec.hpp"
 #include "jobs/core/stage.hpp"
+#include "jobs/results/chunk_results.hpp"
 #include "jobs/core/job_signal.hpp"
 #include "jobs/core/pipeline_config.hpp"
 #include "ledger/pricing.hpp"
@@ -66,7 +68,37 @@ class chunk_steps {
   boost::asio::awaitable<void> upload(const running_job& job, const store::chunk_row& c);
   boost::asio::awaitable<void> create(const running_job& job, const store::chunk_row& c);
   boost::asio::awaitable<void> poll(const running_job& job, const store::chunk_row& c);
+  // What a poll remembers between its looks at one batch.
+  struct poll_state {
+    int quiet_polls = 0;           // looks since its counts last moved
+    double first_miss = 0;         // when it first answered 404 or failed to answer
+    std::int64_t last_done = -1;   // completed + failed at the last look
+    std::optional<std::string> last_status;
+    double null_output_since = 0;  // completed with no file named yet, since
+    bool cancel_refused = false;   // the API said no to our cancel: not asked again
+    bool gone = false;             // not found past the grace: the chunk moved on
+  };
+  // The batch now, or nullopt after a pause when it was not seen (gone, past the grace).
+  boost::asio::awaitable<std::optional<openai::batch>> look_at(const running_job& job, const store::chunk_row& c,
+                                                               poll_state& st);
+  void record_progress(const running_job& job, const store::chunk_row& c, const openai::batch& b, poll_state& st);
+  boost::asio::awaitable<void> cancel_at_api(const running_job& job, const store::chunk_row& c, openai::batch& b,
+                                             poll_state& st);
+  // A batch that ended moves its chunk on (true), or is to be looked at again shortly (false).
+  bool ended(const running_job& job, const store::chunk_row& c, const openai::batch& b, poll_state& st);
   boost::asio::awaitable<void> download_and_sort(const running_job& job, const store::chunk_row& c);
+  // The batch's output and error files into the attempt's folder; false when
+  // one could not be fetched this time (a file gone for good is reset in `in`).
+  boost::asio::awaitable<bool> download(const running_job& job, const store::chunk_row& c, chunk_outcome_input& in);
+  // A sorted attempt: its outcome, and the retry file's hash and size.
+  struct sorted_attempt {
+    chunk_outcome out;
+    std::string retry_sha256;
+    std::int64_t retry_bytes = 0;
+  };
+  // The merge, in one transaction: the next attempt, the counts, the bookings, the chunk merged.
+  void merge(const running_job& job, const store::chunk_row& c, const sorted_attempt& sorted);
+  boost::asio::awaitable<void> delete_remote_files(const running_job& job, const store::chunk_row& c);
   boost::asio::awaitable<void> sleep(const running_job& job, double seconds);
   // The one way a chunk moves: checked against the stage table, then a
   // guarded write (false if the row was not in its stage any more). A move
@@ -147,7 +179,6 @@ double refusal_delay(std::optional<double> retry_after_s, int refusals_in_a_row,
 
 // What sorting a chunk attempt's results starts from: the chunk's bytes and
 // asked ids, and the job's packing; the caller fills in the batch's outcome.
-struct chunk_outcome_input;
 chunk_outcome_input sort_input(const running_job& job, const store::chunk_row& c);
 
 // Uniform in [0, 1), for jitter.

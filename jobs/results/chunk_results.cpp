@@ -119,113 +119,147 @@ bool is_retryable_failure(int status, std::string_view code) {
          code == "server_error";
 }
 
-chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
-  std::unordered_map<std::string, fate> fates;
-  std::vector<std::string> order;
-  for_each_asked(in, [&](std::string_view id) {
-    if (fates.emplace(id, fate::pending).second) order.emplace_back(id);
-  });
-  chunk_outcome out;
-  out.results = prefix.string() + ".results.jsonl";
-  out.errors = prefix.string() + ".errors.jsonl";
-  io::atomic_file results(out.results), errors(out.errors);
-  const bool retries = in.may_retry && !in.cancelled_by_user;
+namespace {
 
-  simdjson::dom::parser parser;
-  result_line r;
-  auto sort_file = [&](const std::filesystem::path& file) {
+// One chunk attempt's sorting, phase by phase: every asked id starts
+// pending; the output and error files settle what came back; what did not
+// come back is failed or to be retried; the retry file is written from the
+// chunk's own lines; the outcome is counted in inputs.
+class result_sorter {
+ public:
+  result_sorter(const chunk_outcome_input& in, const std::filesystem::path& prefix)
+      : in_(in), prefix_(prefix.string()), results_(prefix_ + ".results.jsonl"), errors_(prefix_ + ".errors.jsonl"),
+        retries_(in.may_retry && !in.cancelled_by_user) {
+    out_.results = prefix_ + ".results.jsonl";
+    out_.errors = prefix_ + ".errors.jsonl";
+    for_each_asked(in_, [&](std::string_view id) {
+      if (fates_.emplace(id, fate::pending).second) order_.emplace_back(id);
+    });
+  }
+
+  chunk_outcome run() {
+    if (in_.output_file) sort_file(*in_.output_file);
+    if (in_.error_file) sort_file(*in_.error_file);
+    settle_not_come_back();
+    if (std::any_of(fates_.begin(), fates_.end(), [](const auto& f) { return f.second == fate::retry; }))
+      write_retries();
+    count();
+    results_.commit();
+    errors_.commit();
+    return std::move(out_);
+  }
+
+ private:
+  void sort_file(const std::filesystem::path& file) {
     io::line_reader reader(file);
     std::string_view line;
     while (reader.next(line)) {
-      if (!parse_result(parser, line, r)) continue;
-      auto it = fates.find(r.custom_id);
-      if (it == fates.end() || it->second != fate::pending) continue;  // not ours, or seen
-      if (r.status >= 200 && r.status < 300 && r.error_code.empty()) {
+      if (!parse_result(parser_, line, r_)) continue;
+      auto it = fates_.find(r_.custom_id);
+      if (it == fates_.end() || it->second != fate::pending) continue;  // not ours, or seen
+      if (r_.status >= 200 && r_.status < 300 && r_.error_code.empty()) {
         it->second = fate::succeeded;
-        results.line(line);
-        out.usage[r.model] += r.usage;
-      } else if (retries && is_retryable_failure(r.status, r.error_code)) {
+        results_.line(line);
+        out_.usage[r_.model] += r_.usage;
+      } else if (retries_ && is_retryable_failure(r_.status, r_.error_code)) {
         it->second = fate::retry;
       } else {
         it->second = fate::failed;
-        if (in.cancelled_by_user && r.error_code == "batch_cancelled")
-          errors.line(synthesized_error(r.custom_id, "cancelled", "The job was cancelled before this request ran."));
+        if (in_.cancelled_by_user && r_.error_code == "batch_cancelled")
+          errors_.line(synthesized_error(r_.custom_id, "cancelled", "The job was cancelled before this request ran."));
         else
-          errors.line(line);
+          errors_.line(line);
       }
     }
-  };
-  if (in.output_file) sort_file(*in.output_file);
-  if (in.error_file) sort_file(*in.error_file);
+  }
 
   // Requests in neither file did not run.
-  for (const auto& id : order) {
-    auto& f = fates[id];
-    if (f != fate::pending) continue;
-    if (in.batch_status == "failed") {
-      f = fate::failed;
-      errors.line(synthesized_error(id, "batch_failed", "The batch failed: " + in.batch_error));
-    } else if (in.cancelled_by_user) {
-      f = fate::failed;
-      errors.line(synthesized_error(id, "cancelled", "The job was cancelled before this request ran."));
-    } else if (retries) {
-      f = fate::retry;
-    } else {
-      f = fate::failed;
-      errors.line(synthesized_error(id, "not_run",
-                                    in.unfetchable.empty()
-                                        ? "The request did not run and no attempts are left."
-                                        : "The batch's results could not be fetched (" + in.unfetchable +
-                                              ") and no attempts are left."));
+  void settle_not_come_back() {
+    for (const auto& id : order_) {
+      auto& f = fates_[id];
+      if (f != fate::pending) continue;
+      if (in_.batch_status == "failed") {
+        f = fate::failed;
+        errors_.line(synthesized_error(id, "batch_failed", "The batch failed: " + in_.batch_error));
+      } else if (in_.cancelled_by_user) {
+        f = fate::failed;
+        errors_.line(synthesized_error(id, "cancelled", "The job was cancelled before this request ran."));
+      } else if (retries_) {
+        f = fate::retry;
+      } else {
+        f = fate::failed;
+        errors_.line(synthesized_error(id, "not_run",
+                                       in_.unfetchable.empty()
+                                           ? "The request did not run and no attempts are left."
+                                           : "The batch's results could not be fetched (" + in_.unfetchable +
+                                                 ") and no attempts are left."));
+      }
     }
   }
-  if (std::any_of(fates.begin(), fates.end(), [](const auto& f) { return f.second == fate::retry; })) {
-    out.retry_input = prefix.string() + ".retry.jsonl";
-    out.retry_ids = prefix.string() + ".retry.ids";
-    io::atomic_file retry(out.retry_input), retry_ids(out.retry_ids);
+
+  void write_retries() {
+    out_.retry_input = prefix_ + ".retry.jsonl";
+    out_.retry_ids = prefix_ + ".retry.ids";
+    io::atomic_file retry(out_.retry_input), retry_ids(out_.retry_ids);
     std::unordered_map<std::string, bool> written;
-    for_each_request(in, [&](std::string_view id, std::string_view line) {
-      auto it = fates.find(std::string(id));
-      if (it == fates.end() || it->second != fate::retry || !written.emplace(id, true).second) return;
+    for_each_request(in_, [&](std::string_view id, std::string_view line) {
+      auto it = fates_.find(std::string(id));
+      if (it == fates_.end() || it->second != fate::retry || !written.emplace(id, true).second) return;
       retry.line(line);
       retry_ids.line(id);
     });
     // Asked, to be sent again, but its line is gone from the input: an error, not a loss.
-    for (const auto& id : order) {
-      auto& f = fates[id];
+    for (const auto& id : order_) {
+      auto& f = fates_[id];
       if (f != fate::retry || written.count(id)) continue;
       f = fate::failed;
-      ++out.requests_lost;
-      errors.line(synthesized_error(id, result_missing_code,
-                                    "The request's line could no longer be read from the job's input, so it "
-                                    "could not be sent again."));
+      ++out_.requests_lost;
+      errors_.line(synthesized_error(id, result_missing_code,
+                                     "The request's line could no longer be read from the job's input, so it "
+                                     "could not be sent again."));
     }
     if (written.empty()) {
-      out.retry_input.clear();
-      out.retry_ids.clear();
+      out_.retry_input.clear();
+      out_.retry_ids.clear();
     } else {
       retry.commit();
       retry_ids.commit();
     }
   }
+
   // Counted in inputs: a packed embedding request stands for several.
-  for (const auto& [id, f] : fates) {
-    std::int64_t first = 0, count = 1;
-    if (!in.packed_ids || !jobfiles::parse_pack_id(id, first, count)) count = 1;
-    if (f == fate::succeeded) {
-      out.succeeded += count;
-      ++out.requests_succeeded;
-    } else if (f == fate::failed) {
-      out.failed += count;
-      ++out.requests_failed;
-    } else {
-      out.retry += count;
-      ++out.requests_retry;
+  void count() {
+    for (const auto& [id, f] : fates_) {
+      std::int64_t first = 0, n = 1;
+      if (!in_.packed_ids || !jobfiles::parse_pack_id(id, first, n)) n = 1;
+      if (f == fate::succeeded) {
+        out_.succeeded += n;
+        ++out_.requests_succeeded;
+      } else if (f == fate::failed) {
+        out_.failed += n;
+        ++out_.requests_failed;
+      } else {
+        out_.retry += n;
+        ++out_.requests_retry;
+      }
     }
   }
-  results.commit();
-  errors.commit();
-  return out;
+
+  const chunk_outcome_input& in_;
+  const std::string prefix_;
+  io::atomic_file results_, errors_;
+  const bool retries_;
+  chunk_outcome out_;
+  std::unordered_map<std::string, fate> fates_;
+  std::vector<std::string> order_;
+  simdjson::dom::parser parser_;
+  result_line r_;
+};
+
+}  // namespace
+
+chunk_outcome sort_chunk_results(const chunk_outcome_input& in, const std::filesystem::path& prefix) {
+  return result_sorter(in, prefix).run();
 }
 
 }  // namespace batchd::jobs

@@ -127,115 +127,148 @@ bool floats_of(simdjson::dom::element e, std::vector<float>& out) {
   return !out.empty() && std::all_of(out.begin(), out.end(), [](float f) { return std::isfinite(f); });
 }
 
-// Writes one output file from its parts. For results, inputs a packed
-// response left out are added to `missing` as error lines, and each
-// embedding goes to `vectors` too when the job has a vector file.
-void write_sorted(const std::vector<fs::path>& parts, outbox_writer& out, const job_spec& m, id_book& ids,
-                  bool results, std::vector<std::pair<std::string, std::string>>& missing, vectors::vector_file* vectors) {
-  auto write = [&](std::string_view id, std::string_view line) {
-    if (results) out.result(id, line);
-    else out.error(id, line);
-  };
-  auto lines = locate(parts, ids, m.packs);
-  if (m.input_order || vectors)  // a vector file's rows are in input order
-    std::stable_sort(lines.begin(), lines.end(),
-                     [](const located& a, const located& b) { return a.first_input < b.first_input; });
-  struct open_parts {
-    std::vector<std::FILE*> files;
-    ~open_parts() {
-      for (auto* f : files)
-        if (f) std::fclose(f);
-    }
-  } opened;
-  auto& files = opened.files;
-  for (const auto& p : parts) files.push_back(std::fopen(p.c_str(), "rb"));
-  simdjson::dom::parser parser;
-  std::string buf;
-  std::vector<float> floats;
-  const bool needs_floats = vectors || m.float_lines;
-  for (const auto& l : lines) {
-    const auto line = read_at(files[l.part], l.offset, l.length);
-    std::int64_t first = 0, count = 0;
-    simdjson::dom::element doc;
-    std::string_view custom_id;
-    if (parser.parse(line).get(doc) || doc["custom_id"].get(custom_id)) continue;  // not a result line
-    if (!m.packs || !jobfiles::parse_pack_id(custom_id, first, count)) {
-      write(custom_id, line);  // one input, the line as OpenAI sent it
-      continue;
-    }
-    if (results) {
-      // Each embedding of the packed response becomes its input's line.
-      std::string_view model;
-      if (doc.at_pointer("/response/body/model").get(model)) model = m.model;
-      std::vector<simdjson::dom::element> found(static_cast<std::size_t>(count));
-      std::vector<bool> seen(static_cast<std::size_t>(count));
-      simdjson::dom::array data;
-      if (!doc.at_pointer("/response/body/data").get(data)) {
-        for (auto item : data) {
-          std::int64_t index = 0;
-          simdjson::dom::element embedding;
-          if (item["index"].get(index) || item["embedding"].get(embedding) || index < 0 || index >= count ||
-              seen[static_cast<std::size_t>(index)])
-            continue;
-          seen[static_cast<std::size_t>(index)] = true;
-          found[static_cast<std::size_t>(index)] = embedding;
-        }
+using missing_lines = std::vector<std::pair<std::string, std::string>>;
+
+// The parts' files, open for reading lines at their offsets.
+struct open_parts {
+  std::vector<std::FILE*> files;
+  explicit open_parts(const std::vector<fs::path>& parts) {
+    for (const auto& p : parts) files.push_back(std::fopen(p.c_str(), "rb"));
+  }
+  ~open_parts() {
+    for (auto* f : files)
+      if (f) std::fclose(f);
+  }
+  open_parts(const open_parts&) = delete;
+  open_parts& operator=(const open_parts&) = delete;
+};
+
+// Writes one output file (results or errors) from its parts. For results,
+// inputs a packed response left out are added to `missing` as error lines,
+// and each embedding goes to `vectors` too when the job has a vector file.
+class sorted_writer {
+ public:
+  sorted_writer(outbox_writer& out, const job_spec& m, id_book& ids, bool results, missing_lines& missing,
+                vectors::vector_file* vectors)
+      : out_(out), m_(m), ids_(ids), results_(results), missing_(missing), vectors_(vectors),
+        needs_floats_(vectors || m.float_lines) {}
+
+  void write(const std::vector<fs::path>& parts) {
+    auto lines = locate(parts, ids_, m_.packs);
+    if (m_.input_order || vectors_)  // a vector file's rows are in input order
+      std::stable_sort(lines.begin(), lines.end(),
+                       [](const located& a, const located& b) { return a.first_input < b.first_input; });
+    const open_parts opened(parts);
+    for (const auto& l : lines) {
+      const auto line = read_at(opened.files[l.part], l.offset, l.length);
+      std::int64_t first = 0, count = 0;
+      simdjson::dom::element doc;
+      std::string_view custom_id;
+      if (parser_.parse(line).get(doc) || doc["custom_id"].get(custom_id)) continue;  // not a result line
+      if (!m_.packs || !jobfiles::parse_pack_id(custom_id, first, count)) {
+        line_as_sent(custom_id, line);  // one input, the line as OpenAI sent it
+      } else if (results_) {
+        unpack(doc, first, count);
+      } else {
+        spread_error(line, first, count);
       }
-      // In index order, so that a vector file's rows follow the inputs.
-      for (std::int64_t i = 0; i < count; ++i) {
-        if (!seen[static_cast<std::size_t>(i)]) continue;
-        const auto& id = ids.id_at(first + i);
-        const auto embedding = found[static_cast<std::size_t>(i)];
-        if (needs_floats && (!floats_of(embedding, floats) || (vectors && !vectors->fits(floats.size())))) {
-          seen[static_cast<std::size_t>(i)] = false;  // unreadable: an error line below, never a wrong vector
+    }
+    if (!results_)
+      for (const auto& [id, line] : missing_) out_.error(id, line);
+  }
+
+ private:
+  void line_as_sent(std::string_view id, std::string_view line) {
+    if (results_) out_.result(id, line);
+    else out_.error(id, line);
+  }
+
+  // Each embedding of the packed response becomes its input's line, in index
+  // order (so a vector file's rows follow the inputs); an input the response
+  // skipped becomes an error: no line is lost.
+  void unpack(simdjson::dom::element doc, std::int64_t first, std::int64_t count) {
+    std::string_view model;
+    if (doc.at_pointer("/response/body/model").get(model)) model = m_.model;
+    std::vector<simdjson::dom::element> found(static_cast<std::size_t>(count));
+    std::vector<bool> seen(static_cast<std::size_t>(count));
+    simdjson::dom::array data;
+    if (!doc.at_pointer("/response/body/data").get(data)) {
+      for (auto item : data) {
+        std::int64_t index = 0;
+        simdjson::dom::element embedding;
+        if (item["index"].get(index) || item["embedding"].get(embedding) || index < 0 || index >= count ||
+            seen[static_cast<std::size_t>(index)])
           continue;
-        }
-        bool admitted = false;
-        if (!m.writes_lines()) {
-          admitted = out.result_elsewhere(id);
-        } else {
-          buf = json{{"custom_id", id}, {"model", std::string(model)}}.dump();
-          buf.pop_back();
-          buf += ",\"embedding\":";
-          // base64 batchd asked for itself goes back to the floats the user expects.
-          if (m.float_lines && embedding.is_string()) vectors::append_floats_json(buf, floats);
-          else buf += simdjson::minify(embedding);
-          buf += '}';
-          admitted = out.result(id, buf);
-        }
-        if (admitted && vectors) vectors->add(first + i, id, floats);
+        seen[static_cast<std::size_t>(index)] = true;
+        found[static_cast<std::size_t>(index)] = embedding;
       }
-      // No line is lost: an input the response skipped becomes an error.
-      for (std::int64_t i = 0; i < count; ++i)
-        if (!seen[static_cast<std::size_t>(i)])
-          missing.emplace_back(ids.id_at(first + i), json{{"custom_id", ids.id_at(first + i)},
-                                 {"response", nullptr},
-                                 {"error", {{"code", "missing_embedding"},
-                                            {"message", "The response to the packed request had no embedding for this input."}}}}
-                                .dump());
+    }
+    for (std::int64_t i = 0; i < count; ++i)
+      if (seen[static_cast<std::size_t>(i)] && !embedding_line(first + i, model, found[static_cast<std::size_t>(i)]))
+        seen[static_cast<std::size_t>(i)] = false;  // unreadable: an error line below, never a wrong vector
+    for (std::int64_t i = 0; i < count; ++i)
+      if (!seen[static_cast<std::size_t>(i)])
+        missing_.emplace_back(ids_.id_at(first + i),
+                              json{{"custom_id", ids_.id_at(first + i)},
+                                   {"response", nullptr},
+                                   {"error", {{"code", "missing_embedding"},
+                                              {"message", "The response to the packed request had no embedding for this input."}}}}
+                                  .dump());
+  }
+
+  // Input `input`'s line (and vector file row); false when its embedding cannot be read.
+  bool embedding_line(std::int64_t input, std::string_view model, simdjson::dom::element embedding) {
+    const auto& id = ids_.id_at(input);
+    if (needs_floats_ && (!floats_of(embedding, floats_) || (vectors_ && !vectors_->fits(floats_.size()))))
+      return false;
+    bool admitted = false;
+    if (!m_.writes_lines()) {
+      admitted = out_.result_elsewhere(id);
     } else {
-      // The request's error, once for each of its inputs.
-      auto error_line = json::parse(line);
-      for (std::int64_t i = 0; i < count; ++i) {
-        const auto& id = ids.id_at(first + i);
-        error_line["custom_id"] = id;
-        out.error(id, error_line.dump());
-      }
+      buf_ = json{{"custom_id", id}, {"model", std::string(model)}}.dump();
+      buf_.pop_back();
+      buf_ += ",\"embedding\":";
+      // base64 batchd asked for itself goes back to the floats the user expects.
+      if (m_.float_lines && embedding.is_string()) vectors::append_floats_json(buf_, floats_);
+      else buf_ += simdjson::minify(embedding);
+      buf_ += '}';
+      admitted = out_.result(id, buf_);
+    }
+    if (admitted && vectors_) vectors_->add(input, id, floats_);
+    return true;
+  }
+
+  // A packed request's error, once for each of its inputs.
+  void spread_error(const std::string& line, std::int64_t first, std::int64_t count) {
+    auto error_line = json::parse(line);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto& id = ids_.id_at(first + i);
+      error_line["custom_id"] = id;
+      out_.error(id, error_line.dump());
     }
   }
-  if (!results)
-    for (const auto& [id, line] : missing) out.error(id, line);
-}
+
+  outbox_writer& out_;
+  const job_spec& m_;
+  id_book& ids_;
+  const bool results_;
+  missing_lines& missing_;
+  vectors::vector_file* vectors_;
+  const bool needs_floats_;
+  simdjson::dom::parser parser_;
+  std::string buf_;
+  std::vector<float> floats_;
+};
 
 }  // namespace
 
 void publish_manifest_results(outbox_writer& out, const result_parts& parts, const job_spec& spec) {
   id_book book(spec);
-  std::vector<std::pair<std::string, std::string>> missing;
+  missing_lines missing;
   std::optional<vectors::vector_file> vectors;
   if (spec.writes_vectors()) vectors.emplace(out.dir(), spec.texts);
-  write_sorted(parts.results, out, spec, book, true, missing, vectors ? &*vectors : nullptr);
-  write_sorted(parts.errors, out, spec, book, false, missing, nullptr);
+  sorted_writer(out, spec, book, true, missing, vectors ? &*vectors : nullptr).write(parts.results);
+  sorted_writer(out, spec, book, false, missing, nullptr).write(parts.errors);
   if (vectors) vectors->commit();
 }
 
