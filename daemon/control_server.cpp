@@ -158,6 +158,61 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     d.disarm();
   }
 
+  // Reads one request (header, then body within its limit) under one
+  // deadline: a client trickling bytes gains nothing. The error is an
+  // ordinary ending (EOF, timeout) or the client's fault.
+  awaitable<boost::system::error_code> read_request(local::socket& sock, boost::beast::flat_buffer& buffer,
+                                                    http::request_parser<http::string_body>& parser,
+                                                    const peer_credentials& peer, deadline& d) {
+    parser.header_limit(options.max_header_bytes);
+    d.arm(options.request_timeout);
+    auto header = co_await http::async_read_header(sock, buffer, parser, asio::as_tuple(use_awaitable));
+    auto ec = std::get<0>(header);
+    if (!ec) {
+      auto& h = parser.get();
+      const auto limit = options.body_limit
+                             ? options.body_limit(std::string(h.method_string()), std::string(h.target()), peer)
+                             : options.max_body_bytes;
+      parser.body_limit(limit);
+      if (parser.content_length() && *parser.content_length() > limit) ec = http::error::body_limit;
+    }
+    if (!ec && parser.get()[http::field::expect] == "100-continue") {
+      // curl asks before sending a large body; answer so it does not wait.
+      http::response<http::empty_body> go{http::status::continue_, parser.get().version()};
+      auto sent = co_await http::async_write(sock, go, asio::as_tuple(use_awaitable));
+      ec = std::get<0>(sent);
+    }
+    if (!ec) {
+      auto body = co_await http::async_read(sock, buffer, parser, asio::as_tuple(use_awaitable));
+      ec = std::get<0>(body);
+    }
+    d.disarm();
+    co_return ec;
+  }
+
+  // The answer to a request that could not be read (nullopt: close quietly).
+  std::optional<control_response> read_failure(const boost::system::error_code& ec, bool partial, bool expired) const {
+    if (expired) {
+      // Idle between requests: close quietly. Mid-request: say so.
+      if (!partial) return std::nullopt;
+      return error_response(408, "request_timeout",
+                            "the request did not arrive within " + std::to_string(options.request_timeout.count()) + " ms");
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == asio::error::broken_pipe)
+      return std::nullopt;
+    if (ec == http::error::header_limit)
+      return error_response(431, "header_too_large",
+                            "request headers over " + std::to_string(options.max_header_bytes) + " bytes");
+    if (ec == http::error::body_limit)
+      return error_response(413, "body_too_large",
+                            "the request body is too large for this route: job files of up to " +
+                                std::to_string(options.max_body_bytes) +
+                                " bytes may be POSTed to /v1/jobs (by the service's group); larger ones go "
+                                "into the inbox");
+    return error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+
   awaitable<void> session(local::socket sock) {
     const auto peer = peer_of(sock.native_handle()).value_or(peer_credentials{});
     boost::beast::flat_buffer buffer;
@@ -165,62 +220,10 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     deadline d(sock);
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.header_limit(options.max_header_bytes);
-      // One deadline for the whole request: a client trickling bytes gains nothing.
-      d.arm(options.request_timeout);
-      auto header = co_await http::async_read_header(sock, buffer, parser, asio::as_tuple(use_awaitable));
-      auto ec = std::get<0>(header);
-      if (!ec) {
-        auto& h = parser.get();
-        const auto limit = options.body_limit
-                               ? options.body_limit(std::string(h.method_string()), std::string(h.target()), peer)
-                               : options.max_body_bytes;
-        parser.body_limit(limit);
-        if (parser.content_length() && *parser.content_length() > limit) ec = http::error::body_limit;
-      }
-      if (!ec) {
-        auto& h = parser.get();
-        if (h[http::field::expect] == "100-continue") {
-          // curl asks before sending a large body; answer so it does not wait.
-          http::response<http::empty_body> go{http::status::continue_, h.version()};
-          auto sent = co_await http::async_write(sock, go, asio::as_tuple(use_awaitable));
-          ec = std::get<0>(sent);
-        }
-        if (!ec) {
-          auto body = co_await http::async_read(sock, buffer, parser, asio::as_tuple(use_awaitable));
-          ec = std::get<0>(body);
-        }
-      }
-      d.disarm();
-      if (ec) {
-        const bool partial = parser.got_some() || buffer.size() > 0;
-        if (d.expired()) {
-          // Idle between requests: close quietly. Mid-request: say so.
-          if (partial)
-            co_await send_within(sock, d,
-                                 error_response(408, "request_timeout",
-                                                "the request did not arrive within " +
-                                                    std::to_string(options.request_timeout.count()) + " ms"),
-                                 false, 11);
-          co_return;
-        }
-        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-            ec == asio::error::broken_pipe)
-          co_return;
-        control_response bad;
-        if (ec == http::error::header_limit)
-          bad = error_response(431, "header_too_large",
-                               "request headers over " + std::to_string(options.max_header_bytes) + " bytes");
-        else if (ec == http::error::body_limit)
-          bad = error_response(413, "body_too_large",
-                               "the request body is too large for this route: job files of up to " +
-                                   std::to_string(options.max_body_bytes) +
-                                   " bytes may be POSTed to /v1/jobs (by the service's group); larger ones go "
-                                   "into the inbox");
-        else
-          bad = error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
-        co_await send_within(sock, d, bad, false, 11);
-        co_await drain(sock, d);
+      if (const auto ec = co_await read_request(sock, buffer, parser, peer, d)) {
+        const auto answer = read_failure(ec, parser.got_some() || buffer.size() > 0, d.expired());
+        if (answer) co_await send_within(sock, d, *answer, false, 11);
+        if (answer && !d.expired()) co_await drain(sock, d);
         co_return;
       }
       auto req = parser.release();

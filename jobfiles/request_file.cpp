@@ -127,95 +127,127 @@ bool is_batch_endpoint(std::string_view url) {
          url == "/v1/completions" || url == "/v1/moderations";
 }
 
-request_file_report split_request_file(const std::filesystem::path& input, const split_options& options) {
-  request_file_report r;
-  io::line_reader reader(input);
-  io::range_hasher hasher(input);
-  simdjson::dom::parser parser;
-  std::unordered_set<std::string> ids;
-  const auto& limits = options.limits;
-  chunk_file current;  // the chunk being filled (requests == 0: none yet)
-  std::unique_ptr<io::atomic_file> ids_out;  // its custom_ids, when asked for
+namespace {
 
-  auto fail = [&](std::string message, std::string hint) {
-    ++r.lines_with_errors;
-    if (r.errors.size() < options.max_errors)
-      r.errors.push_back({reader.line_number(), std::move(message), std::move(hint)});
-  };
-  auto close_chunk = [&](std::uint64_t end) {
-    hasher.cut(end);
-    if (ids_out) {
-      ids_out->commit();
-      ids_out.reset();
-      current.ids = options.ids_dir / ("chunk-" + std::to_string(r.chunks.size() + 1) + ".ids");
+// One request file's pass: every line checked, the good ones cut into
+// chunks (and their ids written) until the first bad line, after which the
+// rest is only checked, so that the report lists every problem.
+class request_splitter {
+ public:
+  request_splitter(const std::filesystem::path& input, const split_options& options)
+      : input_(input), options_(options), limits_(options.limits), reader_(input), hasher_(input) {
+    current_.path = input;
+  }
+
+  request_file_report run() {
+    std::string_view line;
+    while (reader_.next(line)) {
+      const auto start = line_start_;
+      line_start_ = reader_.position();
+      take(line, start);
     }
-    r.chunks.push_back(current);
-    current = {};
-    current.path = input;
-    current.offset = end;
-  };
-  current.path = input;
+    if (r_.requests == 0 && r_.lines_with_errors == 0) fail("the file has no requests", "add at least one line");
+    if (r_.lines_with_errors > 0) {
+      r_.chunks.clear();
+      return std::move(r_);
+    }
+    if (current_.requests > 0) close_chunk(line_start_);
+    const auto hashes = hasher_.finish();
+    for (std::size_t i = 0; i < r_.chunks.size(); ++i) r_.chunks[i].sha256 = hashes[i];
+    return std::move(r_);
+  }
 
-  std::string_view line;
-  std::uint64_t line_start = 0;
-  while (reader.next(line)) {
-    const auto start = line_start;
-    line_start = reader.position();
+ private:
+  void fail(std::string message, std::string hint) {
+    ++r_.lines_with_errors;
+    if (r_.errors.size() < options_.max_errors)
+      r_.errors.push_back({reader_.line_number(), std::move(message), std::move(hint)});
+  }
+
+  // One line, from file offset `start` to where the reader stands now.
+  void take(std::string_view line, std::uint64_t start) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) {
       fail("the line is empty", "remove blank lines");
-      continue;
+      return;
     }
     element doc;
-    if (auto err = parser.parse(line.data(), line.size(), false).get(doc)) {
+    if (auto err = parser_.parse(line.data(), line.size(), false).get(doc)) {
       fail(std::string("the line is not valid JSON (") + simdjson::error_message(err) + ")",
            "each line must be one complete JSON object; check quotes and escapes");
-      continue;
+      return;
     }
     std::string hint;
     element body;
-    if (auto message = check_line(doc, r, ids, hint, body); !message.empty()) {
+    if (auto message = check_line(doc, r_, ids_, hint, body); !message.empty()) {
       fail(std::move(message), std::move(hint));
-      continue;
+      return;
     }
-    const auto bytes = static_cast<std::int64_t>(line_start - start);
-    const auto inputs = r.endpoint == "/v1/embeddings" ? count_inputs(body) : 0;
-    if (bytes > limits.max_bytes || inputs > limits.max_embedding_inputs) {
+    const auto bytes = static_cast<std::int64_t>(line_start_ - start);
+    const auto inputs = r_.endpoint == "/v1/embeddings" ? count_inputs(body) : 0;
+    if (bytes > limits_.max_bytes || inputs > limits_.max_embedding_inputs) {
       fail("the request is larger than one batch may be", "make the request smaller");
-      continue;
+      return;
     }
-    ++r.requests;
+    ++r_.requests;
     std::int64_t cap = 0;
-    if (!body["max_completion_tokens"].get(cap) || !body["max_tokens"].get(cap) ||
-        !body["max_output_tokens"].get(cap))
-      r.output_token_caps = ledger::saturating_add(r.output_token_caps, cap > 0 ? cap : 0);
-    if (r.lines_with_errors > 0) continue;  // keep checking, stop cutting
-    if (current.requests > 0 &&
-        (current.requests + 1 > limits.max_requests || current.bytes + bytes > limits.max_bytes ||
-         current.embedding_inputs + inputs > limits.max_embedding_inputs))
+    if (!body["max_completion_tokens"].get(cap) || !body["max_tokens"].get(cap) || !body["max_output_tokens"].get(cap))
+      r_.output_token_caps = ledger::saturating_add(r_.output_token_caps, cap > 0 ? cap : 0);
+    if (r_.lines_with_errors > 0) return;  // keep checking, stop cutting
+    std::string_view id;
+    if (doc["custom_id"].get(id)) return;  // cannot happen: check_line checked it
+    add(start, bytes, inputs, id);
+  }
+
+  void add(std::uint64_t start, std::int64_t bytes, std::int64_t inputs, std::string_view id) {
+    if (current_.requests > 0 &&
+        (current_.requests + 1 > limits_.max_requests || current_.bytes + bytes > limits_.max_bytes ||
+         current_.embedding_inputs + inputs > limits_.max_embedding_inputs))
       close_chunk(start);
-    ++current.requests;
-    if (!options.ids_dir.empty()) {
-      if (!ids_out)
-        ids_out = std::make_unique<io::atomic_file>(options.ids_dir /
-                                                ("chunk-" + std::to_string(r.chunks.size() + 1) + ".ids"));
-      std::string_view id;
-      if (doc["custom_id"].get(id)) continue;  // cannot happen: check_line checked it
-      ids_out->line(id);
+    ++current_.requests;
+    if (!options_.ids_dir.empty()) {
+      if (!ids_out_) ids_out_ = std::make_unique<io::atomic_file>(ids_file(r_.chunks.size() + 1));
+      ids_out_->line(id);
     }
-    current.bytes += bytes;
-    current.embedding_inputs += inputs;
-    current.estimated_prompt_tokens += (bytes + 3) / 4;  // heuristic: ~4 bytes of JSON a token
-    if (current.requests % 1024 == 0) hasher.advance(line_start);
+    current_.bytes += bytes;
+    current_.embedding_inputs += inputs;
+    current_.estimated_prompt_tokens += (bytes + 3) / 4;  // heuristic: ~4 bytes of JSON a token
+    if (current_.requests % 1024 == 0) hasher_.advance(line_start_);
   }
-  if (r.requests == 0 && r.lines_with_errors == 0) fail("the file has no requests", "add at least one line");
-  if (r.lines_with_errors > 0) {
-    r.chunks.clear();
-    return r;
+
+  void close_chunk(std::uint64_t end) {
+    hasher_.cut(end);
+    if (ids_out_) {
+      ids_out_->commit();
+      ids_out_.reset();
+      current_.ids = ids_file(r_.chunks.size() + 1);
+    }
+    r_.chunks.push_back(current_);
+    current_ = {};
+    current_.path = input_;
+    current_.offset = end;
   }
-  if (current.requests > 0) close_chunk(line_start);
-  const auto hashes = hasher.finish();
-  for (std::size_t i = 0; i < r.chunks.size(); ++i) r.chunks[i].sha256 = hashes[i];
-  return r;
+
+  std::filesystem::path ids_file(std::size_t chunk) const {
+    return options_.ids_dir / ("chunk-" + std::to_string(chunk) + ".ids");
+  }
+
+  const std::filesystem::path input_;
+  const split_options& options_;
+  const batch_limits& limits_;
+  io::line_reader reader_;
+  io::range_hasher hasher_;
+  simdjson::dom::parser parser_;
+  std::unordered_set<std::string> ids_;
+  request_file_report r_;
+  chunk_file current_;                         // the chunk being filled (requests == 0: none yet)
+  std::unique_ptr<io::atomic_file> ids_out_;  // its custom_ids, when asked for
+  std::uint64_t line_start_ = 0;
+};
+
+}  // namespace
+
+request_file_report split_request_file(const std::filesystem::path& input, const split_options& options) {
+  return request_splitter(input, options).run();
 }
 
 }  // namespace batchd::jobfiles

@@ -11,7 +11,7 @@ packages=(
   libsqlitecpp-dev libsqlite3-dev libgtest-dev libsimdjson-dev libsystemd-dev
   libbenchmark-dev libcli11-dev
   curl time nodejs npm python3 systemd dpkg-dev strace
-  systemd-container debootstrap python3-numpy
+  systemd-container debootstrap python3-numpy universal-ctags
 )
 
 missing=()

@@ -272,6 +272,48 @@ void batch_registry::advance(batch& b, double now) {
   }
 }
 
+api_result batch_registry::run_line(const batch& b, std::size_t i, const json& request, std::int64_t done_at) const {
+  const double cache_rate = env_.faults.settings().cache_hit_rate;
+  switch (b.fates[i]) {
+    case line_fate::ok:
+      return run_request(b.endpoint, request["body"], {done_at, b.seed ^ i, cache_rate});
+    case line_fate::retryable_error: {
+      const int status = (b.seed ^ i) % 2 ? 500 : 429;
+      return {status, error_line_body(status), {}, 0, 0, 0};
+    }
+    case line_fate::final_error: {
+      auto r = run_request(b.endpoint, request["body"], {done_at, b.seed ^ i, cache_rate});
+      if (r.status == 200) r = {400, error_line_body(400), {}, 0, 0, 0};
+      return r;
+    }
+  }
+  return {};
+}
+
+void batch_registry::count_usage(batch& b, const api_result& r) {
+  b.input_tokens += r.prompt_tokens;
+  b.cached_tokens += r.cached_tokens;
+  b.output_tokens += r.completion_tokens;
+  auto& u = env_.stats.batch_usage[r.model];
+  ++u.requests;
+  u.prompt_tokens += r.prompt_tokens;
+  u.cached_tokens += r.cached_tokens;
+  u.completion_tokens += r.completion_tokens;
+}
+
+void batch_registry::publish_file(const batch& b, const std::filesystem::path& p, std::int64_t lines,
+                                  const char* suffix, std::optional<std::string>& id, bool gone,
+                                  std::int64_t done_at) {
+  if (lines == 0) {
+    std::filesystem::remove(p);
+    return;
+  }
+  id = env_.files
+           .add(env_.ids.make("file-", 22), b.id + suffix, "batch_output", p, done_at, done_at + 30 * 86400,
+                gone ? std::numeric_limits<double>::infinity() : 0)
+           .id;
+}
+
 void batch_registry::write_results(batch& b, const char* unrun_code, const char* unrun_message) {
   const auto* input = env_.files.find(b.input_file_id);
   const auto out_path = env_.files.temp_path(), err_path = env_.files.temp_path();
@@ -279,9 +321,7 @@ void batch_registry::write_results(batch& b, const char* unrun_code, const char*
   std::ifstream in;
   if (input) in.open(input->path, std::ios::binary);
   std::int64_t ok = 0, failed_ran = 0, unrun = 0;
-  const double cache_rate = env_.faults.settings().cache_hit_rate;
-  const std::int64_t done_at = b.completed_at.value_or(
-      b.expired_at.value_or(b.cancelled_at.value_or(b.created_at)));
+  const std::int64_t done_at = b.completed_at.value_or(b.expired_at.value_or(b.cancelled_at.value_or(b.created_at)));
   std::string raw;
   for (std::size_t k = 0; k < b.order.size(); ++k) {
     const auto i = b.order[k];
@@ -294,8 +334,7 @@ void batch_registry::write_results(batch& b, const char* unrun_code, const char*
       in.read(raw.data(), line.length);
       request = json::parse(raw, nullptr, false);
     }
-    const std::string custom_id =
-        request.is_object() ? request.value("custom_id", "") : "line-" + std::to_string(i + 1);
+    const std::string custom_id = request.is_object() ? request.value("custom_id", "") : "line-" + std::to_string(i + 1);
     json result = {{"id", env_.ids.make("batch_req_", 32)}, {"custom_id", custom_id}};
     if (k >= b.ran || !request.is_object()) {
       result["response"] = nullptr;
@@ -306,33 +345,12 @@ void batch_registry::write_results(batch& b, const char* unrun_code, const char*
       continue;
     }
     const auto request_id = env_.ids.make("req_", 32);
-    api_result r;
-    switch (b.fates[i]) {
-      case line_fate::ok:
-        r = run_request(b.endpoint, request["body"], {done_at, b.seed ^ i, cache_rate});
-        break;
-      case line_fate::retryable_error: {
-        const int status = (b.seed ^ i) % 2 ? 500 : 429;
-        r = {status, error_line_body(status), {}, 0, 0, 0};
-        break;
-      }
-      case line_fate::final_error:
-        r = run_request(b.endpoint, request["body"], {done_at, b.seed ^ i, cache_rate});
-        if (r.status == 200) r = {400, error_line_body(400), {}, 0, 0, 0};
-        break;
-    }
+    const auto r = run_line(b, i, request, done_at);
     result["response"] = {{"status_code", r.status}, {"request_id", request_id}, {"body", r.body}};
     result["error"] = nullptr;
     if (r.status == 200) {
       ++ok;
-      b.input_tokens += r.prompt_tokens;
-      b.cached_tokens += r.cached_tokens;
-      b.output_tokens += r.completion_tokens;
-      auto& u = env_.stats.batch_usage[r.model];
-      ++u.requests;
-      u.prompt_tokens += r.prompt_tokens;
-      u.cached_tokens += r.cached_tokens;
-      u.completion_tokens += r.completion_tokens;
+      count_usage(b, r);
       out << result.dump() << '\n';
     } else {
       ++failed_ran;
@@ -343,19 +361,8 @@ void batch_registry::write_results(batch& b, const char* unrun_code, const char*
   err.close();
   b.completed = ok;
   b.failed = failed_ran + (env_.faults.settings().counts_mismatch ? 0 : unrun);
-  auto publish = [&](const std::filesystem::path& p, std::int64_t lines, const char* suffix,
-                     std::optional<std::string>& id, bool gone) {
-    if (lines == 0) {
-      std::filesystem::remove(p);
-      return;
-    }
-    id = env_.files
-             .add(env_.ids.make("file-", 22), b.id + suffix, "batch_output", p, done_at,
-                  done_at + 30 * 86400, gone ? std::numeric_limits<double>::infinity() : 0)
-             .id;
-  };
-  publish(out_path, ok, "_output.jsonl", b.output_file_id, b.output_gone);
-  publish(err_path, failed_ran + unrun, "_error.jsonl", b.error_file_id, false);
+  publish_file(b, out_path, ok, "_output.jsonl", b.output_file_id, b.output_gone, done_at);
+  publish_file(b, err_path, failed_ran + unrun, "_error.jsonl", b.error_file_id, false, done_at);
   // The plan is spent: free it.
   b.lines = {};
   b.order = {};

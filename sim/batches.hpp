@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "sim/processor.hpp"
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,6 +97,13 @@ class batch_registry {
   void validate(batch& b);
   void run_until(batch& b, double t);
   void write_results(batch& b, const char* unrun_code, const char* unrun_message);
+  // Line `i` of `b` run as its fate says (done at `done_at`).
+  api_result run_line(const batch& b, std::size_t i, const nlohmann::json& request, std::int64_t done_at) const;
+  // A successful line's usage into the batch's and the stats' totals.
+  void count_usage(batch& b, const api_result& r);
+  // Stores a result file of `lines` lines as a batch_output file (or drops an empty one).
+  void publish_file(const batch& b, const std::filesystem::path& p, std::int64_t lines, const char* suffix,
+                    std::optional<std::string>& id, bool gone, std::int64_t done_at);
   std::int64_t enqueued_tokens(const std::string& model) const;
 
   batch_env env_;
