@@ -137,11 +137,11 @@ class api {
     if (s.size() == 4 && s[1] == "jobs" && s[3] == "search") return method_not_allowed("POST");
     if (s.size() == 4 && s[1] == "jobs" && s[3] == "release") {
       if (req.method != "POST") return method_not_allowed("POST");
-      return release(req, s[2]);
+      return let_go(req, s[2], &jobs::pipeline::release);
     }
     if (s.size() == 4 && s[1] == "jobs" && s[3] == "resume") {
       if (req.method != "POST") return method_not_allowed("POST");
-      return resume(req, s[2]);
+      return let_go(req, s[2], &jobs::pipeline::resume);
     }
     if (s.size() == 2 && s[1] == "ledger") {
       if (req.method != "GET") return method_not_allowed("GET");
@@ -252,21 +252,13 @@ class api {
     return json_response(job_view(*ctx_.db.job(job->id)), 202);
   }
 
-  control_response release(const control_request& req, const std::string& name) {
+  // POST /v1/jobs/{job}/release and /resume: `let_go` (the pipeline's release or resume) lets a held job go on.
+  control_response let_go(const control_request& req, const std::string& name,
+                          bool (jobs::pipeline::*let_go)(std::int64_t)) {
     if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
     auto job = find_job(name);
     if (!job) return unknown_job(name);
-    if (!ctx_.runner.release(job->id))
-      return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
-                                                 std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
-    return json_response(job_view(*ctx_.db.job(job->id)), 202);
-  }
-
-  control_response resume(const control_request& req, const std::string& name) {
-    if (!may_change(req.peer, ctx_.group)) return not_allowed_peer(req);
-    auto job = find_job(name);
-    if (!job) return unknown_job(name);
-    if (!ctx_.runner.resume(job->id))
+    if (!(ctx_.runner.*let_go)(job->id))
       return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
                                                  std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
     return json_response(job_view(*ctx_.db.job(job->id)), 202);

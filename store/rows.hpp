@@ -21,7 +21,7 @@ struct job_row {
   std::optional<std::string> held_for;  // "cost" or "quota" while held
   std::optional<double> look_again_at;  // a quota hold: when the API is asked again
   bool released = false;
-  std::string spec;  // JSON kept from assembly for later steps ("" before it)
+  std::string spec;                       // JSON kept from assembly for later steps ("" before it)
   std::optional<std::string> last_error;  // a step threw; retried at retry_at
   int step_failures = 0;
   std::optional<double> retry_at;
@@ -60,7 +60,8 @@ struct ledger_sum {
 
 struct ledger_query {
   std::string by = "day";  // day, month, model, job, chunk (its id), or all (one row)
-  std::optional<std::string> since, until;  // UTC dates YYYY-MM-DD, since inclusive, until exclusive
+  std::optional<std::string> since,
+      until;  // UTC dates YYYY-MM-DD, since inclusive, until exclusive
   std::optional<std::int64_t> job_id;
 };
 
@@ -75,7 +76,8 @@ struct chunk_row {
   double not_before = 0;
   int creates = 0;
   double updated_at = 0;  // the last move or update
-  std::string ids_path;   // the attempt's custom_ids, one a line ("" for chunks from before migration 4)
+  std::string
+      ids_path;  // the attempt's custom_ids, one a line ("" for chunks from before migration 4)
   // What this attempt's merge accounted for, in requests.
   std::int64_t merged_succeeded = 0, merged_failed = 0, merged_retry = 0;
   std::int64_t merged_lost = 0;  // of merged_failed: requests batchd could no longer account for

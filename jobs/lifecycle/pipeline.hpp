@@ -87,6 +87,8 @@ class pipeline {
 
  private:
   void start(std::int64_t job_id);
+  // A held job the user let go (`change`: released or resumed) goes on now. False if not held.
+  bool let_go(std::int64_t job_id, job_result (job_transitions::*change)(const store::job_row&), const char* what);
   // Running, or being taken in by take().
   bool busy(std::int64_t job_id) const { return signals_.count(job_id) > 0 || taking_->count(job_id) > 0; }
   void on_job_end(std::int64_t job_id, std::exception_ptr e);

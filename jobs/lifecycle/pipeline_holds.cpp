@@ -10,10 +10,15 @@
 namespace batchd::jobs {
 using boost::asio::awaitable;
 
-bool pipeline::resume(std::int64_t job_id) {
+bool pipeline::resume(std::int64_t job_id) { return let_go(job_id, &job_transitions::resume, "resumed"); }
+
+bool pipeline::release(std::int64_t job_id) { return let_go(job_id, &job_transitions::release, "released"); }
+
+bool pipeline::let_go(std::int64_t job_id, job_result (job_transitions::*change)(const store::job_row&),
+                      const char* what) {
   const auto job = db_.job(job_id);
-  if (!job || !moved(moves_.resume(*job))) return false;
-  spdlog::info("job {}: resumed", job->name);
+  if (!job || !moved((moves_.*change)(*job))) return false;
+  spdlog::info("job {}: {}", job->name, what);
   if (auto it = signals_.find(job_id); it != signals_.end()) it->second->wake();
   else start(job_id);
   return true;
@@ -24,15 +29,6 @@ int pipeline::resume_quota_holds() {
   for (const auto& j : db_.unfinished_jobs())
     if (j.stage == name(job_stage::held) && j.held_for == std::optional<std::string>("quota") && resume(j.id)) ++n;
   return n;
-}
-
-bool pipeline::release(std::int64_t job_id) {
-  const auto job = db_.job(job_id);
-  if (!job || !moved(moves_.release(*job))) return false;
-  spdlog::info("job {}: released", job->name);
-  if (auto it = signals_.find(job_id); it != signals_.end()) it->second->wake();
-  else start(job_id);
-  return true;
 }
 
 awaitable<void> pipeline::hold_or_run(running_job& job) {

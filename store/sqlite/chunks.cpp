@@ -1,8 +1,7 @@
 // The chunks table: one row per batch attempt.
-#include "store/sqlite/sqlite_database.hpp"
-
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "store/sqlite/sqlite_database.hpp"
 #include "store/sqlite/statements.hpp"
 
 namespace batchd::store {
@@ -13,44 +12,46 @@ namespace {
 constexpr const char* chunk_columns =
     "id, job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, file_id, "
     "batch_id, batch_status, output_file_id, error_file_id, error, req_total, req_completed, "
-    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, merged_failed, merged_retry, merged_lost, unsure_at, "
+    "req_failed, not_before, creates, updated_at, offset, ids_path, merged_succeeded, "
+    "merged_failed, merged_retry, merged_lost, unsure_at, "
     "api_input_tokens, api_cached_tokens, api_output_tokens, usage_mismatch";
 
 chunk_row read_chunk(SQLite::Statement& q) {
+  columns row(q);
   chunk_row c;
-  c.id = q.getColumn(0).getInt64();
-  c.job_id = q.getColumn(1).getInt64();
-  c.idx = q.getColumn(2).getInt();
-  c.attempt = q.getColumn(3).getInt();
-  c.stage = q.getColumn(4).getString();
-  c.path = q.getColumn(5).getString();
-  c.sha256 = q.getColumn(6).getString();
-  c.requests = q.getColumn(7).getInt64();
-  c.bytes = q.getColumn(8).getInt64();
-  c.est_tokens = q.getColumn(9).getInt64();
-  c.file_id = opt_text(q.getColumn(10));
-  c.batch_id = opt_text(q.getColumn(11));
-  c.batch_status = opt_text(q.getColumn(12));
-  c.output_file_id = opt_text(q.getColumn(13));
-  c.error_file_id = opt_text(q.getColumn(14));
-  c.error = opt_text(q.getColumn(15));
-  c.req_total = q.getColumn(16).getInt64();
-  c.req_completed = q.getColumn(17).getInt64();
-  c.req_failed = q.getColumn(18).getInt64();
-  c.not_before = q.getColumn(19).getDouble();
-  c.creates = q.getColumn(20).getInt();
-  c.updated_at = q.getColumn(21).getDouble();
-  c.offset = q.getColumn(22).getInt64();
-  c.ids_path = q.getColumn(23).isNull() ? "" : q.getColumn(23).getString();
-  c.merged_succeeded = q.getColumn(24).getInt64();
-  c.merged_failed = q.getColumn(25).getInt64();
-  c.merged_retry = q.getColumn(26).getInt64();
-  c.merged_lost = q.getColumn(27).getInt64();
-  if (!q.getColumn(28).isNull()) c.unsure_at = q.getColumn(28).getDouble();
-  if (!q.getColumn(29).isNull()) c.api_input_tokens = q.getColumn(29).getInt64();
-  if (!q.getColumn(30).isNull()) c.api_cached_tokens = q.getColumn(30).getInt64();
-  if (!q.getColumn(31).isNull()) c.api_output_tokens = q.getColumn(31).getInt64();
-  c.usage_mismatch = q.getColumn(32).getInt() != 0;
+  c.id = row.i64();
+  c.job_id = row.i64();
+  c.idx = row.i32();
+  c.attempt = row.i32();
+  c.stage = row.text();
+  c.path = row.text();
+  c.sha256 = row.text();
+  c.requests = row.i64();
+  c.bytes = row.i64();
+  c.est_tokens = row.i64();
+  c.file_id = row.opt_text();
+  c.batch_id = row.opt_text();
+  c.batch_status = row.opt_text();
+  c.output_file_id = row.opt_text();
+  c.error_file_id = row.opt_text();
+  c.error = row.opt_text();
+  c.req_total = row.i64();
+  c.req_completed = row.i64();
+  c.req_failed = row.i64();
+  c.not_before = row.f64();
+  c.creates = row.i32();
+  c.updated_at = row.f64();
+  c.offset = row.i64();
+  c.ids_path = row.text();
+  c.merged_succeeded = row.i64();
+  c.merged_failed = row.i64();
+  c.merged_retry = row.i64();
+  c.merged_lost = row.i64();
+  c.unsure_at = row.opt_f64();
+  c.api_input_tokens = row.opt_i64();
+  c.api_cached_tokens = row.opt_i64();
+  c.api_output_tokens = row.opt_i64();
+  c.usage_mismatch = row.flag();
   return c;
 }
 
@@ -92,30 +93,16 @@ update_sql fields_sql(const chunk_update& f) {
   return u;
 }
 
-
 }  // namespace
 
 std::int64_t sqlite_database::insert_chunk(const chunk_row& c, double now) {
-  auto& q = statement("INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, "
-                      "bytes, est_tokens, not_before, updated_at, offset, ids_path) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  const statement_reset reset_after{q};
-  q.bind(1, c.job_id);
-  q.bind(2, c.idx);
-  q.bind(3, c.attempt);
-  q.bind(4, c.stage);
-  q.bind(5, c.path);
-  q.bind(6, c.sha256);
-  q.bind(7, c.requests);
-  q.bind(8, c.bytes);
-  q.bind(9, c.est_tokens);
-  q.bind(10, c.not_before);
-  q.bind(11, now);
-  q.bind(12, c.offset);
-  if (c.ids_path.empty()) q.bind(13);
-  else q.bind(13, c.ids_path);
-  q.exec();
-  return db_->getLastInsertRowid();
+  const auto ids = c.ids_path.empty() ? std::nullopt : std::optional(c.ids_path);
+  execute(
+      "INSERT INTO chunks (job_id, idx, attempt, stage, path, sha256, requests, bytes, est_tokens, not_before, "
+      "updated_at, offset, ids_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      c.job_id, c.idx, c.attempt, c.stage, c.path, c.sha256, c.requests, c.bytes, c.est_tokens, c.not_before, now,
+      c.offset, ids);
+  return sql().getLastInsertRowid();
 }
 
 std::optional<chunk_row> sqlite_database::chunk(std::int64_t id) {
@@ -128,7 +115,7 @@ std::optional<chunk_row> sqlite_database::chunk(std::int64_t id) {
 
 std::vector<chunk_row> sqlite_database::chunks_of(std::int64_t job_id) {
   auto& q = statement(std::string("SELECT ") + chunk_columns +
-                                " FROM chunks WHERE job_id = ? ORDER BY idx, attempt");
+                      " FROM chunks WHERE job_id = ? ORDER BY idx, attempt");
   const statement_reset reset_after{q};
   q.bind(1, job_id);
   std::vector<chunk_row> out;
@@ -137,10 +124,10 @@ std::vector<chunk_row> sqlite_database::chunks_of(std::int64_t job_id) {
 }
 
 bool sqlite_database::move_chunk(std::int64_t id, const std::string& from, const std::string& to,
-                          const chunk_update& fields, double now) {
+                                 const chunk_update& fields, double now) {
   auto u = fields_sql(fields);
   auto& q = statement("UPDATE chunks SET stage = ?, updated_at = ?" + u.set +
-                                " WHERE id = ? AND stage = ?");
+                      " WHERE id = ? AND stage = ?");
   const statement_reset reset_after{q};
   q.bind(1, to);
   q.bind(2, now);
@@ -163,26 +150,24 @@ void sqlite_database::update_chunk(std::int64_t id, const chunk_update& fields, 
 }
 
 std::map<std::string, std::int64_t> sqlite_database::batches_by_status() {
-  auto& q = statement("SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks "
-                      "WHERE batch_id IS NOT NULL GROUP BY 1");
-  const statement_reset reset_after{q};
-  std::map<std::string, std::int64_t> out;
-  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
-  return out;
+  return counts(
+      "SELECT COALESCE(batch_status, 'unknown'), COUNT(*) FROM chunks WHERE batch_id IS NOT NULL GROUP BY 1");
 }
 
 usage_checks sqlite_database::usage_check_counts() {
-  auto& q = statement("SELECT COUNT(*), COALESCE(SUM(usage_mismatch), 0) FROM chunks "
-                      "WHERE stage = 'merged' AND api_input_tokens IS NOT NULL");
+  auto& q = statement(
+      "SELECT COUNT(*), COALESCE(SUM(usage_mismatch), 0) FROM chunks "
+      "WHERE stage = 'merged' AND api_input_tokens IS NOT NULL");
   const statement_reset reset_after{q};
   q.executeStep();
   return {q.getColumn(0).getInt64(), q.getColumn(1).getInt64()};
 }
 
 std::int64_t sqlite_database::tokens_in_flight(const std::string& model) {
-  auto& q = statement("SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
-                      "WHERE j.model = ? AND j.finished_at IS NULL AND c.stage IN ('creating', 'polling') "
-                      "AND COALESCE(c.batch_status, '') NOT IN ('completed', 'failed', 'expired', 'cancelled')");
+  auto& q = statement(
+      "SELECT COALESCE(SUM(c.est_tokens), 0) FROM chunks c JOIN jobs j ON j.id = c.job_id "
+      "WHERE j.model = ? AND j.finished_at IS NULL AND c.stage IN ('creating', 'polling') "
+      "AND COALESCE(c.batch_status, '') NOT IN ('completed', 'failed', 'expired', 'cancelled')");
   const statement_reset reset_after{q};
   q.bind(1, model);
   q.executeStep();

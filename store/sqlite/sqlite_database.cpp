@@ -30,7 +30,8 @@ sqlite_database::sqlite_database(const std::filesystem::path& file)
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     db_->exec(std::string(migrations[v]));
     SQLite::Statement broken(*db_, "PRAGMA foreign_key_check");
-    if (broken.executeStep()) throw SQLite::Exception("migration " + std::to_string(v + 1) + " broke a foreign key");
+    if (broken.executeStep())
+      throw SQLite::Exception("migration " + std::to_string(v + 1) + " broke a foreign key");
     db_->exec("PRAGMA user_version = " + std::to_string(v + 1));
     tx.commit();
   }
@@ -53,6 +54,14 @@ SQLite::Statement& sqlite_database::statement(const std::string& sql) {
   return *slot;
 }
 
+std::map<std::string, std::int64_t> sqlite_database::counts(const std::string& sql,
+                                                           std::map<std::string, std::int64_t> out) {
+  auto& q = statement(sql);
+  const statement_reset reset_after{q};
+  while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+  return out;
+}
+
 void sqlite_database::transaction(const std::function<void()>& fn) {
   on_own_thread();
   SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -61,9 +70,10 @@ void sqlite_database::transaction(const std::function<void()>& fn) {
 }
 
 double sqlite_database::latest_time() {
-  auto& q = statement("SELECT MAX(COALESCE((SELECT MAX(at) FROM events), 0), "
-                      "COALESCE((SELECT MAX(updated_at) FROM chunks), 0), "
-                      "COALESCE((SELECT MAX(created_at) FROM jobs), 0))");
+  auto& q = statement(
+      "SELECT MAX(COALESCE((SELECT MAX(at) FROM events), 0), "
+      "COALESCE((SELECT MAX(updated_at) FROM chunks), 0), "
+      "COALESCE((SELECT MAX(created_at) FROM jobs), 0))");
   const statement_reset reset_after{q};
   q.executeStep();
   return q.getColumn(0).getDouble();
@@ -78,23 +88,15 @@ std::optional<store::clock_origin> sqlite_database::clock_origin(double scale) {
 }
 
 void sqlite_database::set_clock_origin(double scale, double clock, double real) {
-  auto& q = statement("INSERT OR REPLACE INTO clock_origins (scale, clock, real) VALUES (?, ?, ?)");
-  const statement_reset reset_after{q};
-  q.bind(1, scale);
-  q.bind(2, clock);
-  q.bind(3, real);
-  q.exec();
+  execute("INSERT OR REPLACE INTO clock_origins (scale, clock, real) VALUES (?, ?, ?)", scale,
+          clock, real);
 }
 
-void sqlite_database::add_event(std::optional<std::int64_t> job_id, std::optional<std::int64_t> chunk_id,
-                         const std::string& message, double now) {
-  auto& q = statement("INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)");
-  const statement_reset reset_after{q};
-  q.bind(1, now);
-  bind_opt(q, 2, job_id);
-  bind_opt(q, 3, chunk_id);
-  q.bind(4, message);
-  q.exec();
+void sqlite_database::add_event(std::optional<std::int64_t> job_id,
+                                std::optional<std::int64_t> chunk_id, const std::string& message,
+                                double now) {
+  execute("INSERT INTO events (at, job_id, chunk_id, message) VALUES (?, ?, ?, ?)", now, job_id,
+          chunk_id, message);
 }
 
 }  // namespace batchd::store

@@ -27,9 +27,10 @@ class sqlite_database final : public database {
   void transaction(const std::function<void()>& fn) override;
 
   // ---- jobs
-  std::string free_job_name(const std::string& base, const std::set<std::string>& reserved) override;
-  std::int64_t insert_job(const std::string& name, const std::string& kind, const std::string& source,
-                          double now) override;
+  std::string free_job_name(const std::string& base,
+                            const std::set<std::string>& reserved) override;
+  std::int64_t insert_job(const std::string& name, const std::string& kind,
+                          const std::string& source, double now) override;
   std::optional<job_row> job(std::int64_t id) override;
   std::optional<job_row> job_by_name(const std::string& name) override;
   std::vector<job_row> unfinished_jobs() override;
@@ -42,17 +43,19 @@ class sqlite_database final : public database {
                 const std::optional<std::string>& error) override;
   void add_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed) override;
   void set_job_spec(std::int64_t id, const std::string& spec) override;
-  void set_step_error(std::int64_t id, const std::string& error, int failures, double retry_at) override;
+  void set_step_error(std::int64_t id, const std::string& error, int failures,
+                      double retry_at) override;
   void clear_step_error(std::int64_t id) override;
   std::vector<job_row> finished_jobs_due(double now) override;
   void set_job_request(std::int64_t id, const std::string& endpoint, const std::string& model,
                        std::int64_t total) override;
   void set_job_counts(std::int64_t id, std::int64_t succeeded, std::int64_t failed) override;
   void request_cancel(std::int64_t id) override;
-  void set_job_estimate(std::int64_t id, std::int64_t input_tokens, std::int64_t output_tokens) override;
+  void set_job_estimate(std::int64_t id, std::int64_t input_tokens,
+                        std::int64_t output_tokens) override;
   void set_job_max_cost(std::int64_t id, std::optional<std::int64_t> pico_usd) override;
-  void set_hold(std::int64_t id, const std::optional<std::string>& reason, const std::string& held_for,
-                std::optional<double> look_again_at) override;
+  void set_hold(std::int64_t id, const std::optional<std::string>& reason,
+                const std::string& held_for, std::optional<double> look_again_at) override;
   void set_look_again_at(std::int64_t id, double at) override;
   void release_job(std::int64_t id) override;
 
@@ -88,6 +91,12 @@ class sqlite_database final : public database {
   // Prepared once, reused: preparing costs more than running most of these.
   // Returned reset and with no bindings.
   SQLite::Statement& statement(const std::string& sql);
+  // Runs `sql` with `args` bound to ?1, ?2, … (an empty optional as NULL);
+  // returns the rows it changed. Defined in statements.hpp.
+  template <class... A>
+  int execute(const std::string& sql, const A&... args);
+  // A "key, count" query as a map, from `out` (keys that must show even at 0).
+  std::map<std::string, std::int64_t> counts(const std::string& sql, std::map<std::string, std::int64_t> out = {});
   void on_own_thread() const;
 
   std::unique_ptr<SQLite::Database> db_;
