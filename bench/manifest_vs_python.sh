@@ -53,11 +53,14 @@ with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as out:
         def flush(first, pack):
             out.write(dumps({"custom_id": f"batchd-pack-{first}-{len(pack)}", "method": "POST",
                              "url": "/v1/embeddings",
-                             "body": {"dimensions": 256, "model": "text-embedding-3-small", "input": pack}}) + "\n")
+                             "body": {"dimensions": 256, "encoding_format": "base64", "model": "text-embedding-3-small",
+                                      "input": pack}}) + "\n")
+        # As many inputs a request as keep each answer line near 512 KiB: base64 float32 is 6 bytes a dimension.
+        per_request = min(2048, max(1, (512 * 1024) // (256 * 6 + 64)))
         pack, first, size, in_batch = [], 0, 0, 0
         for i, t in enumerate(texts):
             n = len(t.encode())
-            if pack and (len(pack) == 2048 or size + n > 300_000 or in_batch == 50_000):
+            if pack and (len(pack) == per_request or size + n > 300_000 or in_batch == 50_000):
                 flush(first, pack)
                 pack, size = [], 0
             if in_batch == 50_000:
