@@ -12,82 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "daemon/batchctl_client.hpp"
 #include "daemon/unix_http_client.hpp"
 
+namespace batchctl {
 namespace {
 
-using nlohmann::json;
 using batchd::daemon::unix_http;
-
-struct options {
-  std::string socket = "/run/batchd/batchd.sock";
-  bool json_out = false;
-  double timeout_s = 30;  // for each request
-};
-
-std::chrono::milliseconds timeout_of(const options& o) {
-  return std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
-}
-
-struct failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string url_encode(const std::string& s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += hex[ch >> 4];
-      out += hex[ch & 15];
-    }
-  }
-  return out;
-}
-
-// Calls a route; a non-2xx answer becomes a failure carrying the envelope's message.
-json call(const options& o, const std::string& method, const std::string& target, const std::string& body = {},
-          const std::string& content_type = "application/json") {
-  const auto r = unix_http(o.socket, method, target, body, content_type, timeout_of(o));
-  if (r.status >= 200 && r.status < 300) {
-    if (o.json_out) std::cout << r.body << (r.body.empty() || r.body.back() != '\n' ? "\n" : "");
-    return json::parse(r.body, nullptr, false);
-  }
-  if (o.json_out) std::cout << r.body << (r.body.empty() || r.body.back() != '\n' ? "\n" : "");
-  auto j = json::parse(r.body, nullptr, false);
-  std::string msg = "HTTP " + std::to_string(r.status);
-  if (!j.is_discarded() && j.contains("error")) msg = j["error"].value("message", msg);
-  if (!j.is_discarded() && j.contains("error") && j["error"].contains("details")) {
-    const auto& d = j["error"]["details"];
-    for (const auto& e : d.value("errors", json::array()))
-      msg += "\n  line " + std::to_string(e.value("line", 0)) + ": " + e.value("message", "");
-    if (d.contains("fix")) msg += "\n  fix: " + d["fix"].get<std::string>();
-  }
-  throw failure(msg);
-}
-
-std::string str(const json& j, const char* key, const std::string& fallback = "-") {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& r : rows)
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      if (width.size() <= i) width.push_back(0);
-      width[i] = std::max(width[i], r[i].size());
-    }
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i)
-      line += i + 1 == r.size() ? r[i] : r[i] + std::string(width[i] - r[i].size() + 2, ' ');
-    std::cout << line << "\n";
-  }
-}
 
 std::string progress_text(const json& job) {
   const auto& p = job.value("progress", json::object());
@@ -146,8 +77,12 @@ void print_job(const json& j) {
   if (j.contains("estimate") && !j["estimate"].is_null())
     rows.push_back({"estimate", "$" + str(j["estimate"], "batch_usd", "?") + " at the batch price"});
   if (j.contains("cost") && !j["cost"].is_null())
-    rows.push_back({"cost", "$" + str(j["cost"], "batch_usd") + " (regular $" + str(j["cost"], "regular_usd") +
-                                ", saved $" + str(j["cost"], "saved_usd") + ")"});
+    rows.push_back({"cost", j["cost"]["batch_usd"].is_null()
+                                ? "unknown (" + str(j["cost"], "unpriced_requests") + " requests unpriced; batchctl prices)"
+                                : "$" + str(j["cost"], "batch_usd") + " (regular $" + str(j["cost"], "regular_usd") +
+                                      ", saved $" + str(j["cost"], "saved_usd") + "; " +
+                                      str(j["cost"], "reasoning_tokens", "0") + " reasoning tokens, in the output)"});
+  for (const auto& w : j.value("warnings", json::array())) rows.push_back({"warning", w.get<std::string>()});
   for (const auto& m : j.value("usage_mismatches", json::array()))
     rows.push_back({"usage mismatch", str(m, "batch") + ": the batch's usage says " + tokens_text(m["api"]) +
                                           "; its lines booked " + tokens_text(m["booked"])});
@@ -277,28 +212,6 @@ int cmd_submit(const options& o, const std::string& file, std::string name, cons
   return 0;
 }
 
-int cmd_ledger(const options& o, const std::string& by, const std::string& since, const std::string& until) {
-  std::string target = "/v1/ledger?by=" + url_encode(by);
-  if (!since.empty()) target += "&since=" + url_encode(since);
-  if (!until.empty()) target += "&until=" + url_encode(until);
-  const auto j = call(o, "GET", target);
-  if (o.json_out) return 0;
-  std::vector<std::vector<std::string>> rows{{std::string(by == "job" ? "JOB" : by == "model" ? "MODEL" : by == "month" ? "MONTH" : "DAY"),
-                                              "REQUESTS", "INPUT", "CACHED", "OUTPUT", "BATCH $", "REGULAR $", "SAVED $"}};
-  auto row = [&](const std::string& key, const json& r) {
-    rows.push_back({key, str(r, "requests"), str(r, "prompt_tokens"), str(r, "cached_tokens"),
-                    str(r, "completion_tokens"), str(r, "batch_usd", "unknown"), str(r, "regular_usd", "unknown"),
-                    str(r, "saved_usd", "unknown")});
-  };
-  for (const auto& r : j.value("rows", json::array())) row(str(r, "key"), r);
-  row("TOTAL", j.value("total", json::object()));
-  print_table(rows);
-  if (j.value("total", json::object()).value("unpriced_requests", 0LL) > 0)
-    std::cout << "note: some requests used models missing from the pricing table; their cost is unknown, "
-                 "not zero\n";
-  return 0;
-}
-
 int cmd_health(const options& o) {
   const auto j = call(o, "GET", "/v1/health");
   if (o.json_out) return 0;
@@ -316,13 +229,9 @@ int cmd_health(const options& o) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"batchctl: ask batchd about jobs, costs and health over its control socket"};
+void add_global_options(CLI::App& app, options& o) {
   app.set_version_flag("--version", "batchctl " BATCHD_VERSION);
   app.require_subcommand(1);
-  options o;
   if (const char* env = std::getenv("BATCHD_SOCKET")) o.socket = env;
   app.add_option("--socket", o.socket, "the control socket (env BATCHD_SOCKET)");
   app.add_flag("--json", o.json_out, "print the route's JSON body unchanged, for scripts");
@@ -330,6 +239,23 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   // Global options may also come after the subcommand (batchctl show JOB --json).
   app.fallthrough();
+}
+
+// Each subcommand's help names the global options, which it takes too.
+void name_global_options_in_help(CLI::App& app) {
+  app.footer("Global options go before or after the subcommand: batchctl show JOB --json.");
+  for (auto* sub : app.get_subcommands({}))
+    sub->footer("Global options, here or before the subcommand: --json, --socket PATH, --timeout SECONDS.");
+}
+
+}  // namespace
+}  // namespace batchctl
+
+int main(int argc, char** argv) {
+  using namespace batchctl;
+  CLI::App app{"batchctl: ask batchd about jobs, costs and health over its control socket"};
+  options o;
+  add_global_options(app, o);
 
   std::string job, file, name, status, by = "day", since, until, max_cost;
   int limit = 50;
@@ -356,6 +282,9 @@ int main(int argc, char** argv) {
   ledger->add_option("--by", by, "day, month, model or job")->check(CLI::IsMember({"day", "month", "model", "job"}));
   ledger->add_option("--since", since, "from this date (YYYY-MM-DD, UTC), inclusive");
   ledger->add_option("--until", until, "to this date (YYYY-MM-DD, UTC), exclusive");
+  std::string model;
+  auto* prices = app.add_subcommand("prices", "the pricing table in force (USD per 1M tokens), or the row for one model");
+  prices->add_option("model", model, "a model id, such as gpt-4.1-mini-2025-04-14");
   auto* health = app.add_subcommand("health", "is batchd up, and can it reach the API");
   std::string text, custom_id;
   std::size_t k = 10;
@@ -368,10 +297,7 @@ int main(int argc, char** argv) {
   similar->add_option("custom_id", custom_id, "the row to compare with")->required();
   similar->add_option("-k", k, "how many rows (1-1000)")->check(CLI::Range(1, 1000));
 
-  // Each subcommand's help names the global options, which it takes too.
-  app.footer("Global options go before or after the subcommand: batchctl show JOB --json.");
-  for (auto* sub : app.get_subcommands({}))
-    sub->footer("Global options, here or before the subcommand: --json, --socket PATH, --timeout SECONDS.");
+  name_global_options_in_help(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -387,6 +313,7 @@ int main(int argc, char** argv) {
     if (release->parsed()) return cmd_release(o, job);
     if (resume->parsed()) return cmd_resume(o, job);
     if (ledger->parsed()) return cmd_ledger(o, by, since, until);
+    if (prices->parsed()) return cmd_prices(o, model);
     if (health->parsed()) return cmd_health(o);
     if (search->parsed()) return cmd_search(o, job, {{"query", text}, {"k", k}});
     if (similar->parsed()) return cmd_search(o, job, {{"like", custom_id}, {"k", k}});

@@ -20,6 +20,7 @@
 #include "jobs/lifecycle/pipeline.hpp"
 #include "jobs/core/spool.hpp"
 #include "jobs/core/stage.hpp"
+#include "daemon/control_money.hpp"
 #include "daemon/control_search.hpp"
 
 namespace batchd::daemon {
@@ -73,12 +74,6 @@ parsed_target parse_target(const std::string& target) {
   return t;
 }
 
-control_response json_response(const json& body, int status = 200) {
-  control_response r;
-  r.status = status;
-  r.body = body.dump() + "\n";
-  return r;
-}
 
 control_response method_not_allowed(const std::string& allow) {
   auto r = error_response(405, "method_not_allowed", "this route takes " + allow);
@@ -143,9 +138,13 @@ class api {
       if (req.method != "POST") return method_not_allowed("POST");
       return let_go(req, s[2], &jobs::pipeline::resume);
     }
+    if (s.size() == 2 && s[1] == "prices") {
+      if (req.method != "GET") return method_not_allowed("GET");
+      return prices_route(*ctx_.runner.prices(), t.query);
+    }
     if (s.size() == 2 && s[1] == "ledger") {
       if (req.method != "GET") return method_not_allowed("GET");
-      return ledger(t);
+      return ledger_route(ctx_.db, t.query);
     }
     return unknown_route(req);
   }
@@ -155,7 +154,8 @@ class api {
     return error_response(404, "unknown_route",
                           "no route " + req.method + " " + req.target.substr(0, req.target.find('?')) +
                               "; see /v1/health, /v1/jobs, /v1/jobs/{job}, /v1/jobs/{job}/cancel, "
-                              "/v1/jobs/{job}/release, /v1/jobs/{job}/resume, /v1/jobs/{job}/search, /v1/ledger, /metrics");
+                              "/v1/jobs/{job}/release, /v1/jobs/{job}/resume, /v1/jobs/{job}/search, /v1/ledger, /v1/prices, "
+                              "/metrics");
   }
 
   std::optional<store::job_row> find_job(const std::string& name) { return ctx_.db.job_by_name(name); }
@@ -262,41 +262,6 @@ class api {
       return error_response(409, "not_held", "job '" + name + "' is not held; it is " +
                                                  std::string(jobs::public_status(*jobs::parse_job_stage(job->stage))));
     return json_response(job_view(*ctx_.db.job(job->id)), 202);
-  }
-
-  static bool is_date(const std::string& s) {
-    return s.size() == 10 && s[4] == '-' && s[7] == '-' &&
-           std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '-'; });
-  }
-
-  control_response ledger(const parsed_target& t) {
-    store::ledger_query q;
-    if (auto it = t.query.find("by"); it != t.query.end()) q.by = it->second;
-    if (q.by != "day" && q.by != "month" && q.by != "model" && q.by != "job")
-      return error_response(400, "invalid_parameter", "by must be day, month, model or job");
-    for (const char* bound : {"since", "until"}) {
-      auto it = t.query.find(bound);
-      if (it == t.query.end()) continue;
-      if (!is_date(it->second))
-        return error_response(400, "invalid_parameter", std::string(bound) + " must be a UTC date, YYYY-MM-DD");
-      (std::string(bound) == "since" ? q.since : q.until) = it->second;
-    }
-    json rows = json::array();
-    for (const auto& s : ctx_.db.ledger(q)) {
-      auto row = ledger::money_json(s);
-      row["key"] = s.key;
-      rows.push_back(row);
-    }
-    q.by = "all";
-    const auto totals = ctx_.db.ledger(q);
-    auto total = totals.empty() ? ledger::money_json({}) : ledger::money_json(totals.front());
-    return json_response({{"object", "ledger"},
-                          {"by", t.query.count("by") ? t.query.at("by") : "day"},
-                          {"since", q.since ? json(*q.since) : json(nullptr)},
-                          {"until", q.until ? json(*q.until) : json(nullptr)},
-                          {"currency", "USD"},
-                          {"rows", rows},
-                          {"total", total}});
   }
 
   // The content becomes a file as if dropped, and goes through the one intake.

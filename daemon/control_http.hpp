@@ -3,6 +3,7 @@
 // routes never see Beast, the server never sees a route.
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,5 +31,7 @@ using control_handler = std::function<boost::asio::awaitable<control_response>(c
 
 // The one error envelope: {"error": {"code": …, "message": …}}.
 control_response error_response(int status, const std::string& code, const std::string& message);
+// A JSON answer, one line.
+control_response json_response(const nlohmann::json& body, int status = 200);
 
 }  // namespace batchd::daemon

@@ -27,6 +27,13 @@ control_response error_response(int status, const std::string& code, const std::
   return r;
 }
 
+control_response json_response(const nlohmann::json& body, int status) {
+  control_response r;
+  r.status = status;
+  r.body = body.dump() + "\n";
+  return r;
+}
+
 namespace {
 
 // Cancels the socket's operations when the deadline passes; the awaited

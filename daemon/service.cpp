@@ -53,11 +53,9 @@ control_server_options control_options_of(const config& cfg, std::optional<gid_t
 }  // namespace
 
 std::shared_ptr<const ledger::pricing_table> load_prices(const std::filesystem::path& file) {
-  const bool have_file = std::filesystem::exists(file);
-  auto table = std::make_shared<ledger::pricing_table>(have_file ? ledger::pricing_table::load(file)
-                                                                 : ledger::pricing_table::builtin());
-  spdlog::info("pricing: {} model(s) from {} (as of {}){}, batch discount {}%", table->models.size(), table->origin,
-               table->as_of, have_file ? "" : ", no file at " + file.string(), table->batch_discount_percent);
+  auto table = std::make_shared<ledger::pricing_table>(ledger::pricing_table::builtin_overlaid_by(file));
+  spdlog::info("pricing: {} model(s) from {} (as of {}){}", table->models.size(), table->origin, table->as_of,
+               std::filesystem::exists(file) ? "" : "; no file at " + file.string() + " to overlay it");
   return table;
 }
 

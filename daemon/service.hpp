@@ -67,8 +67,8 @@ class service {
   bool stall_on_usr2_ = false;  // the boot test's watchdog hook
 };
 
-// The pricing table: the file when there is one (a broken one is an error),
-// else the table built in from etc/pricing.json.
+// The pricing table: the one built in from etc/pricing.json, overlaid row by
+// row by the file when there is one (a broken one is an error).
 std::shared_ptr<const ledger::pricing_table> load_prices(const std::filesystem::path& file);
 
 // What the pipeline gets besides its config section.

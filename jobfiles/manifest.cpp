@@ -77,7 +77,7 @@ class manifest_reader {
     text("model", m_.model, true);
     if (!m_.endpoint.empty() && !is_batch_endpoint(m_.endpoint))
       problem("endpoint", "\"" + m_.endpoint + "\" is not an endpoint the Batch API serves",
-              "use /v1/embeddings, /v1/chat/completions, /v1/responses, /v1/completions or /v1/moderations");
+              "use one of " + batch_endpoint_list());
     if (j_.contains("body")) {
       if (!j_["body"].is_object()) problem("body", "\"body\" must be an object (the request body template)", "");
       else m_.body = j_["body"];

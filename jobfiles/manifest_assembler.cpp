@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "jobfiles/endpoints.hpp"
 #include "ledger/money.hpp"
 
 namespace batchd::jobfiles {
@@ -245,16 +246,10 @@ bool manifest_assembler::fill_template(const input_item& in) {
 
 bool manifest_assembler::first_body_gives_a_request(std::int64_t line) {
   first_checked_ = true;
-  const auto b = json::parse(filled_, nullptr, false);
-  const auto& e = m_.endpoint;
-  std::string why;
-  if (b.is_discarded() || !b.is_object()) why = "the filled template is not a JSON object";
-  else if (e == "/v1/chat/completions" && !(b.contains("messages") && b["messages"].is_array() && !b["messages"].empty()))
-    why = "a chat request needs a non-empty \"messages\" array";
-  else if ((e == "/v1/responses" || e == "/v1/moderations") && !b.contains("input"))
-    why = "a " + e + " request needs \"input\"";
-  else if (e == "/v1/completions" && !b.contains("prompt"))
-    why = "a completions request needs \"prompt\"";
+  simdjson::dom::element b;
+  std::string why, hint;
+  if (value_parser_.parse(filled_).get(b) || !b.is_object()) why = "the filled template is not a JSON object";
+  else why = check_body(m_.endpoint, b, hint);
   if (why.empty()) return true;
   r_.problems.insert(r_.problems.begin(), {"body", line, "the body template does not give a valid request: " + why,
                                            "see the README's manifest examples"});

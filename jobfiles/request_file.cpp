@@ -13,6 +13,7 @@
 #include "io/line_reader.hpp"
 #include "ledger/money.hpp"
 #include "io/range_hasher.hpp"
+#include "jobfiles/endpoints.hpp"
 
 namespace batchd::jobfiles {
 namespace {
@@ -82,8 +83,7 @@ std::string check_line(element doc, request_file_report& r, std::unordered_set<s
     return "\"method\" must be \"POST\"";
   }
   if (doc["url"].get(url) || !is_batch_endpoint(url)) {
-    hint = "use one of /v1/chat/completions, /v1/embeddings, /v1/responses, /v1/completions, "
-           "/v1/moderations";
+    hint = "use one of " + batch_endpoint_list();
     return "\"url\" is missing or not an endpoint the Batch API serves";
   }
   if (r.endpoint.empty()) r.endpoint = url;
@@ -110,6 +110,7 @@ std::string check_line(element doc, request_file_report& r, std::unordered_set<s
     hint = "remove \"stream\": true; batch requests cannot stream";
     return "\"body.stream\" is true";
   }
+  if (auto problem = check_body(url, body, hint); !problem.empty()) return problem;
   if (url == "/v1/embeddings")
     if (auto problem = check_embedding_input(body, hint); !problem.empty()) return problem;
   if (!ids.emplace(custom_id).second) {
@@ -121,11 +122,6 @@ std::string check_line(element doc, request_file_report& r, std::unordered_set<s
 }
 
 }  // namespace
-
-bool is_batch_endpoint(std::string_view url) {
-  return url == "/v1/chat/completions" || url == "/v1/embeddings" || url == "/v1/responses" ||
-         url == "/v1/completions" || url == "/v1/moderations";
-}
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "jobfiles/endpoints.hpp"
 #include "jobfiles/limits.hpp"
 
 namespace batchd::jobfiles {
@@ -52,7 +53,5 @@ struct split_options {
 // chunks within the limits. Throws std::system_error if it cannot be read.
 request_file_report split_request_file(const std::filesystem::path& input, const split_options& options);
 
-// The endpoints batchd sends batches to.
-bool is_batch_endpoint(std::string_view url);
 
 }  // namespace batchd::jobfiles

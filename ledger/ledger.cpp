@@ -26,15 +26,16 @@ std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const s
     e.prompt_tokens = u.prompt;
     e.cached_tokens = u.cached;
     e.completion_tokens = u.completion;
-    if (auto c = prices.cost(e.model, u)) {
-      e.batch_cost = c->batch;
-      e.regular_cost = c->regular;
-    } else if (!prices.find(e.model)) {
-      spdlog::warn("job {}: model {} is not in the pricing table: {} request(s) booked with unknown cost",
-                   job.name, e.model, u.requests);
+    e.reasoning_tokens = u.reasoning;
+    e.cache_write_tokens = u.cache_write;
+    e.image_tokens = u.image;
+    const auto c = prices.cost(e.model, u);
+    if (c.cost) {
+      e.batch_cost = c.cost->batch;
+      e.regular_cost = c.cost->regular;
+      e.priced_as = c.cost->row;
     } else {
-      spdlog::warn("job {}: model {}: {} result line(s) without usage, or a cost past int64: booked as unknown",
-                   job.name, e.model, u.without_usage);
+      spdlog::warn("job {}: {}: {} request(s) booked with unknown cost", job.name, c.unknown_because, u.requests);
     }
     out.push_back(std::move(e));
   }
@@ -48,6 +49,9 @@ json money_json(const store::ledger_sum& s) {
           {"prompt_tokens", s.prompt_tokens},
           {"cached_tokens", s.cached_tokens},
           {"completion_tokens", s.completion_tokens},
+          {"reasoning_tokens", s.reasoning_tokens},  // of the completion tokens
+          {"cache_write_tokens", s.cache_write_tokens},
+          {"image_tokens", s.image_tokens},
           {"batch_usd", usd(s.batch_cost)},
           {"regular_usd", usd(s.regular_cost)},
           {"saved_usd", usd(s.regular_cost - s.batch_cost)},
@@ -61,12 +65,23 @@ cost_estimate estimate(const store::job_row& job, const pricing_table& prices) {
   cost_estimate e;
   e.input_tokens = job.est_input_tokens;
   e.output_tokens = job.est_output_tokens;
-  if (const auto* p = prices.find(job.model.value_or(""))) {
-    // Saturating: an absurd max_tokens must read as "too much", never wrap to a small number.
-    e.regular = saturating_add(saturating_mul(e.input_tokens, p->input), saturating_mul(e.output_tokens, p->output));
-    e.batch = saturating_add(saturating_mul(e.input_tokens, prices.at_batch(p->input)),
-                             saturating_mul(e.output_tokens, prices.at_batch(p->output)));
+  const auto found = prices.find(job.model.value_or(""));
+  if (!found) return e;
+  const auto& p = *found->price;
+  if (p.free()) {
+    e.regular = e.batch = 0;
+    return e;
   }
+  const auto& in = p.text.input;
+  const auto& out = p.image && p.image->output ? p.image->output : p.text.output;
+  if (!in || !in->batch || (e.output_tokens > 0 && (!out || !out->batch))) return e;  // a rate nobody published
+  // Saturating: an absurd max_tokens must read as "too much", never wrap to a small number.
+  const auto at = [&](bool batch) {
+    const auto output = e.output_tokens > 0 ? saturating_mul(e.output_tokens, batch ? *out->batch : out->regular) : 0;
+    return saturating_add(saturating_mul(e.input_tokens, batch ? *in->batch : in->regular), output);
+  };
+  e.regular = at(false);
+  e.batch = at(true);
   return e;
 }
 
@@ -119,6 +134,7 @@ json job_money(store::database& db, const store::job_row& job, const pricing_tab
       total += s;
       auto m = money_json(s);
       m["model"] = s.key;
+      m["priced_as"] = s.priced_as.empty() ? json(nullptr) : json(s.priced_as);  // the table row used
       by_model.push_back(m);
     }
     out["cost"] = money_json(total);

@@ -22,8 +22,9 @@ std::vector<store::ledger_entry> bookings_for(const store::job_row& job, const s
                                              const std::map<std::string, token_usage>& usage,
                                              const pricing_table& prices);
 
-// {requests, prompt_tokens, cached_tokens, completion_tokens, batch_usd,
-//  regular_usd, saved_usd, batch_pusd, regular_pusd, unpriced_requests}; the
+// {requests, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
+//  cache_write_tokens, image_tokens, batch_usd, regular_usd, saved_usd,
+//  batch_pusd, regular_pusd, unpriced_requests}; the
 // USD figures are exact decimal strings (format_usd), the pusd ones the same
 // as integer pico-dollars; null when nothing in the sum has a known price.
 nlohmann::json money_json(const store::ledger_sum& s);

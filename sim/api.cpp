@@ -201,8 +201,7 @@ http_response api::dispatch(const http_request& req, upload_sink* upload) {
                                    to_string(b.status) + "'.");
     return as_json(b);
   }
-  if (route == "POST /v1/embeddings") return serve("/v1/embeddings", req);
-  if (route == "POST /v1/chat/completions") return serve("/v1/chat/completions", req);
+  if (req.method == "POST" && is_supported_endpoint(req.path)) return serve(req.path, req);
   throw api_exception(404, "Invalid URL (" + req.method + " " + req.path + ")");
 }
 
@@ -220,6 +219,8 @@ http_response api::serve(const std::string& endpoint, const http_request& req) {
     u.prompt_tokens += r.prompt_tokens;
     u.cached_tokens += r.cached_tokens;
     u.completion_tokens += r.completion_tokens;
+    u.reasoning_tokens += r.reasoning_tokens;
+    u.image_tokens += r.image_tokens;
   }
   return {r.status, "application/json", {}, r.body.dump(), {}};
 }

@@ -92,7 +92,7 @@ void to_json(json& j, const batch& b) {
     j["usage"] = {{"input_tokens", input},
                   {"input_tokens_details", {{"cached_tokens", b.cached_tokens}}},
                   {"output_tokens", b.output_tokens},
-                  {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                  {"output_tokens_details", {{"reasoning_tokens", b.reasoning_tokens}}},
                   {"total_tokens", input + b.output_tokens}};
   }
 }
@@ -294,11 +294,14 @@ void batch_registry::count_usage(batch& b, const api_result& r) {
   b.input_tokens += r.prompt_tokens;
   b.cached_tokens += r.cached_tokens;
   b.output_tokens += r.completion_tokens;
+  b.reasoning_tokens += r.reasoning_tokens;
   auto& u = env_.stats.batch_usage[r.model];
   ++u.requests;
   u.prompt_tokens += r.prompt_tokens;
   u.cached_tokens += r.cached_tokens;
   u.completion_tokens += r.completion_tokens;
+  u.reasoning_tokens += r.reasoning_tokens;
+  u.image_tokens += r.image_tokens;
 }
 
 void batch_registry::publish_file(const batch& b, const std::filesystem::path& p, std::int64_t lines,

@@ -51,7 +51,7 @@ struct batch {
   std::vector<batch_error> errors;
   std::optional<std::string> output_file_id, error_file_id;
   std::int64_t total = 0, completed = 0, failed = 0;
-  std::int64_t input_tokens = 0, cached_tokens = 0, output_tokens = 0;
+  std::int64_t input_tokens = 0, cached_tokens = 0, output_tokens = 0, reasoning_tokens = 0;
   std::uint64_t seq = 0;
   double visible_at = 0;
 

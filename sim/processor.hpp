@@ -1,5 +1,7 @@
 #pragma once
-// Serving one API request: /v1/embeddings and /v1/chat/completions, the same
+// Serving one API request — every endpoint the Batch API takes (openapi.yaml,
+// #CreateBatchRequest.endpoint): embeddings, chat completions, responses,
+// completions, moderations, image generations and edits, videos — the same
 // for the synchronous routes and for lines inside a batch. Answers are
 // deterministic (a function of the request), so tests can predict them.
 #include <cstdint>
@@ -14,6 +16,8 @@ struct api_result {
   nlohmann::json body;  // the response body, or the {"error": …} envelope
   std::string model;    // the model that served it (for usage accounting)
   std::int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+  std::int64_t reasoning_tokens = 0;  // of the completion tokens
+  std::int64_t image_tokens = 0;      // of the prompt tokens
 };
 
 struct request_context {

@@ -12,6 +12,8 @@ nlohmann::json usage_json(const std::map<std::string, usage_totals>& m) {
                 {"prompt_tokens", u.prompt_tokens},
                 {"cached_tokens", u.cached_tokens},
                 {"completion_tokens", u.completion_tokens},
+                {"reasoning_tokens", u.reasoning_tokens},
+                {"image_tokens", u.image_tokens},
                 {"total_tokens", u.prompt_tokens + u.completion_tokens}};
   return j;
 }

@@ -11,6 +11,7 @@ namespace batchd::sim {
 
 struct usage_totals {
   std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  std::int64_t reasoning_tokens = 0, image_tokens = 0;
 };
 
 // One create as it came in: when (simulated s) and what became of it ("200",

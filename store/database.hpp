@@ -79,6 +79,8 @@ class database {
                         std::optional<double> look_again_at = std::nullopt) = 0;
   virtual void set_look_again_at(std::int64_t id, double at) = 0;
   virtual void release_job(std::int64_t id) = 0;
+  // What intake warned of, as a JSON array.
+  virtual void set_job_warnings(std::int64_t id, const std::string& warnings) = 0;
 
   // ---- ledger
   // Books an entry; false (and nothing booked) if this chunk and model are booked already.

@@ -20,6 +20,7 @@ struct job_row {
   std::optional<std::string> hold_reason;
   std::optional<std::string> held_for;  // "cost" or "quota" while held
   std::optional<double> look_again_at;  // a quota hold: when the API is asked again
+  std::string warnings;                 // JSON array of what intake warned of ("" for none)
   bool released = false;
   std::string spec;                       // JSON kept from assembly for later steps ("" before it)
   std::optional<std::string> last_error;  // a step threw; retried at retry_at
@@ -33,7 +34,9 @@ struct ledger_entry {
   std::int64_t job_id = 0, chunk_id = 0;
   std::string model;
   std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  std::int64_t reasoning_tokens = 0, cache_write_tokens = 0, image_tokens = 0;  // of the tokens above
   std::optional<std::int64_t> batch_cost, regular_cost;  // pico-USD; unset: unknown
+  std::optional<std::string> priced_as;                  // the price row used (unset: unknown)
   bool sync = false;
 };
 
@@ -41,15 +44,20 @@ struct ledger_entry {
 struct ledger_sum {
   std::string key;
   std::int64_t requests = 0, prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+  std::int64_t reasoning_tokens = 0, cache_write_tokens = 0, image_tokens = 0;
   std::int64_t batch_cost = 0, regular_cost = 0;  // of the priced bookings
   std::int64_t unpriced_requests = 0;             // requests whose cost is unknown
   std::int64_t priced_requests = 0;
+  std::string priced_as;  // by model: the price rows used, comma-separated ("" if none)
 
   ledger_sum& operator+=(const ledger_sum& o) {
     requests += o.requests;
     prompt_tokens += o.prompt_tokens;
     cached_tokens += o.cached_tokens;
     completion_tokens += o.completion_tokens;
+    reasoning_tokens += o.reasoning_tokens;
+    cache_write_tokens += o.cache_write_tokens;
+    image_tokens += o.image_tokens;
     batch_cost += o.batch_cost;
     regular_cost += o.regular_cost;
     unpriced_requests += o.unpriced_requests;

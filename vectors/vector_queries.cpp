@@ -121,13 +121,15 @@ boost::asio::awaitable<json> vector_queries::search(search_target t, search_requ
     // A synchronous call at the regular price, nothing saved. Booked before
     // it is made, with the estimate (bytes / 4), so a call whose answer is
     // lost is still in the ledger; settled with the answer's own count.
-    const auto booking = [&](const std::string& priced_as, std::int64_t tokens) {
-      ledger::token_usage used;
-      used.requests = 1;
+    const auto booking = [&](const std::string& served_as, std::int64_t tokens) {
+      ledger::tokens used;
       used.prompt = tokens;
-      const auto cost = prices_()->cost(priced_as, used);
-      const auto paid = cost ? std::optional(cost->regular) : std::nullopt;
-      return store::ledger_entry{t.job_id, 0, priced_as, 1, tokens, 0, 0, paid, paid, true};
+      const auto c = prices_()->cost(served_as, ledger::token_usage::of_line(used)).cost;
+      store::ledger_entry e{t.job_id, 0, served_as, 1, tokens, 0, 0};
+      e.batch_cost = e.regular_cost = c ? std::optional(c->regular) : std::nullopt;
+      if (c) e.priced_as = c->row;
+      e.sync = true;
+      return e;
     };
     const auto booked = db_.book_sync(booking(model, static_cast<std::int64_t>(r.query->size() + 3) / 4), clock_.now());
     json reply;

@@ -35,6 +35,7 @@ struct assembly {
   std::int64_t requests = 0;  // batch requests
   std::int64_t output_token_caps = 0;
   std::optional<ledger::picousd> max_cost;
+  std::vector<std::string> warnings;          // job.json "warnings": the job runs, but the user should know
   std::vector<jobfiles::chunk_file> chunks;  // each with its ids file
   job_spec spec;
 };

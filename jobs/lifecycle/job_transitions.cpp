@@ -107,6 +107,7 @@ job_result job_transitions::to_assembled(const store::job_row& job, const assemb
     db_.set_job_estimate(job.id, input_tokens, a.output_token_caps);
     if (a.max_cost) db_.set_job_max_cost(job.id, a.max_cost);
     db_.set_job_spec(job.id, a.spec.dump());
+    if (!a.warnings.empty()) db_.set_job_warnings(job.id, nlohmann::json(a.warnings).dump());
     int idx = 0;
     for (const auto& c : a.chunks) {
       store::chunk_row row;

@@ -98,6 +98,8 @@ class job_transitions {
   // What job.json and the socket show about a job's money.
   nlohmann::json money_of(const store::job_row& job);
   void set_prices(std::shared_ptr<const ledger::pricing_table> prices) { prices_ = std::move(prices); }
+  const ledger::pricing_table& prices() const { return *prices_; }
+  const io::clock& clock() const { return clock_; }
 
  private:
   job_result refuse(const store::job_row& job, job_stage to);

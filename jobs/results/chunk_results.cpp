@@ -24,24 +24,32 @@ struct result_line {
   ledger::token_usage usage;       // response.body.usage (requests = 1; without_usage = 1 if absent)
 };
 
-// Chat and embeddings say prompt/completion tokens; the Responses API says input/output.
+// Chat and embeddings say prompt/completion tokens; the Responses API and
+// image generation say input/output. The parts the API counts apart are
+// inside their totals: cached and cache-write tokens and image tokens in the
+// input, reasoning tokens in the output (API-FACTS §5).
 ledger::token_usage read_usage(simdjson::dom::element body) {
-  ledger::token_usage u;
-  u.requests = 1;
   simdjson::dom::element usage;
   if (body["usage"].get(usage) || !usage.is_object()) {
+    ledger::token_usage u;
+    u.requests = 1;
     u.without_usage = 1;
     return u;
   }
-  std::int64_t n = 0;
-  if (!usage["prompt_tokens"].get(n) || !usage["input_tokens"].get(n)) u.prompt = n;
-  n = 0;
-  if (!usage.at_pointer("/prompt_tokens_details/cached_tokens").get(n) ||
-      !usage.at_pointer("/input_tokens_details/cached_tokens").get(n))
-    u.cached = n;
-  n = 0;
-  if (!usage["completion_tokens"].get(n) || !usage["output_tokens"].get(n)) u.completion = n;
-  return u;
+  const auto first = [&](std::initializer_list<const char*> paths) {
+    std::int64_t n = 0;
+    for (const auto* p : paths)
+      if (!usage.at_pointer(p).get(n)) return n;
+    return std::int64_t{0};
+  };
+  ledger::tokens t;
+  t.prompt = first({"/prompt_tokens", "/input_tokens"});
+  t.cached = first({"/prompt_tokens_details/cached_tokens", "/input_tokens_details/cached_tokens"});
+  t.cache_write = first({"/prompt_tokens_details/cache_write_tokens", "/input_tokens_details/cache_write_tokens"});
+  t.image = first({"/prompt_tokens_details/image_tokens", "/input_tokens_details/image_tokens"});
+  t.completion = first({"/completion_tokens", "/output_tokens"});
+  t.reasoning = first({"/completion_tokens_details/reasoning_tokens", "/output_tokens_details/reasoning_tokens"});
+  return ledger::token_usage::of_line(t);
 }
 
 bool parse_result(simdjson::dom::parser& parser, std::string_view line, result_line& out) {

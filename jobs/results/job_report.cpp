@@ -60,6 +60,8 @@ json job_document(const store::job_row& job, const std::vector<store::chunk_row>
   doc["held_for"] = held && job.held_for ? json(*job.held_for) : json(nullptr);
   doc["look_again_at"] = held && job.look_again_at ? json(io::rfc3339(*job.look_again_at)) : json(nullptr);
   if (job.error) doc["error"] = *job.error;
+  // What intake warned of: a model with no price, one shutting down.
+  doc["warnings"] = job.warnings.empty() ? json::array() : json::parse(job.warnings, nullptr, false);
   // A step that threw, while the rescuer tries it again.
   doc["last_error"] = opt(job.last_error);
   doc["retry_at"] = job.retry_at ? json(io::rfc3339(*job.retry_at)) : json(nullptr);

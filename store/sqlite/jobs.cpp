@@ -13,7 +13,7 @@ constexpr const char* job_columns =
     "id, name, kind, source, stage, endpoint, model, error, total, succeeded, failed, "
     "cancel_requested, created_at, finished_at, est_input_tokens, est_output_tokens, max_cost, "
     "hold_reason, "
-    "released, spec, last_error, step_failures, retry_at, held_for, look_again_at";
+    "released, spec, last_error, step_failures, retry_at, held_for, look_again_at, warnings";
 
 job_row read_job(SQLite::Statement& q) {
   columns row(q);
@@ -43,6 +43,7 @@ job_row read_job(SQLite::Statement& q) {
   j.retry_at = row.opt_f64();
   j.held_for = row.opt_text();
   j.look_again_at = row.opt_f64();
+  j.warnings = row.text();
   return j;
 }
 
@@ -196,6 +197,10 @@ void sqlite_database::set_hold(std::int64_t id, const std::optional<std::string>
 
 void sqlite_database::set_look_again_at(std::int64_t id, double at) {
   execute("UPDATE jobs SET look_again_at = ? WHERE id = ? AND look_again_at IS NOT NULL", at, id);
+}
+
+void sqlite_database::set_job_warnings(std::int64_t id, const std::string& warnings) {
+  execute("UPDATE jobs SET warnings = ? WHERE id = ?", warnings, id);
 }
 
 void sqlite_database::release_job(std::int64_t id) {

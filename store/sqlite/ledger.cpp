@@ -11,11 +11,13 @@ bool sqlite_database::book(const ledger_entry& e, double now) {
   const auto chunk = e.sync ? std::nullopt : std::optional(e.chunk_id);  // NULL: a synchronous call has no chunk
   return execute(
              "INSERT OR IGNORE INTO ledger (job_id, chunk_id, model, booked_at, day, requests, prompt_tokens, "
-             "cached_tokens, completion_tokens, batch_cost, regular_cost, kind) "
-             "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?, ?)",
+             "cached_tokens, completion_tokens, batch_cost, regular_cost, kind, reasoning_tokens, "
+             "cache_write_tokens, image_tokens, priced_as) "
+             "VALUES (?, ?, ?, ?, strftime('%Y-%m-%d', ?, 'unixepoch'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              e.job_id, chunk, e.model, now, static_cast<std::int64_t>(now), e.requests, e.prompt_tokens,
              e.cached_tokens, e.completion_tokens, e.batch_cost, e.regular_cost,
-             std::string(e.sync ? "sync" : "batch")) == 1;
+             std::string(e.sync ? "sync" : "batch"), e.reasoning_tokens, e.cache_write_tokens, e.image_tokens,
+             e.priced_as) == 1;
 }
 
 std::int64_t sqlite_database::book_sync(const ledger_entry& e, double now) {
@@ -27,9 +29,9 @@ std::int64_t sqlite_database::book_sync(const ledger_entry& e, double now) {
 void sqlite_database::settle_sync(std::int64_t id, const ledger_entry& e) {
   execute(
       "UPDATE ledger SET model = ?, requests = ?, prompt_tokens = ?, cached_tokens = ?, "
-      "completion_tokens = ?, batch_cost = ?, regular_cost = ? WHERE id = ? AND kind = 'sync'",
+      "completion_tokens = ?, batch_cost = ?, regular_cost = ?, priced_as = ? WHERE id = ? AND kind = 'sync'",
       e.model, e.requests, e.prompt_tokens, e.cached_tokens, e.completion_tokens, e.batch_cost,
-      e.regular_cost, id);
+      e.regular_cost, e.priced_as, id);
 }
 
 void sqlite_database::drop_sync(std::int64_t id) {
@@ -63,7 +65,9 @@ std::vector<ledger_sum> sqlite_database::ledger(const ledger_query& lq) {
       ", SUM(l.requests), SUM(l.prompt_tokens), SUM(l.cached_tokens), "
       "SUM(l.completion_tokens), COALESCE(SUM(l.batch_cost), 0), COALESCE(SUM(l.regular_cost), 0), "
       "SUM(CASE WHEN l.batch_cost IS NULL THEN l.requests ELSE 0 END), "
-      "SUM(CASE WHEN l.batch_cost IS NULL THEN 0 ELSE l.requests END) FROM ledger l" +
+      "SUM(CASE WHEN l.batch_cost IS NULL THEN 0 ELSE l.requests END), "
+      "SUM(l.reasoning_tokens), SUM(l.cache_write_tokens), SUM(l.image_tokens), "
+      "COALESCE(group_concat(DISTINCT l.priced_as), '') FROM ledger l" +
       std::string(lq.by == "job" ? " JOIN jobs j ON j.id = l.job_id" : "") + where +
       " GROUP BY 1 ORDER BY 1");
   const statement_reset reset_after{q};
@@ -83,6 +87,10 @@ std::vector<ledger_sum> sqlite_database::ledger(const ledger_query& lq) {
     s.regular_cost = row.i64();
     s.unpriced_requests = row.i64();
     s.priced_requests = row.i64();
+    s.reasoning_tokens = row.i64();
+    s.cache_write_tokens = row.i64();
+    s.image_tokens = row.i64();
+    s.priced_as = row.text();
     out.push_back(std::move(s));
   }
   return out;

@@ -6,7 +6,7 @@
 
 namespace batchd::store {
 
-inline constexpr std::array<std::string_view, 7> migrations = {
+inline constexpr std::array<std::string_view, 8> migrations = {
     R"sql(
 CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY,
@@ -235,6 +235,17 @@ CREATE TABLE clock_origins (
   clock REAL NOT NULL,  -- the clock's reading …
   real  REAL NOT NULL   -- … at this real unix time
 );
+)sql",
+    // 8: today's models (issue 24). A booking keeps the tokens the API
+    // counts apart (reasoning within output; cache writes and image tokens
+    // within input) and the price row that priced it; a job keeps the
+    // warnings intake gave it (a model with no price, one shutting down).
+    R"sql(
+ALTER TABLE ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN image_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ledger ADD COLUMN priced_as TEXT;  -- NULL: the cost is unknown
+ALTER TABLE jobs ADD COLUMN warnings TEXT;     -- JSON array of strings
 )sql",
 };
 

@@ -58,6 +58,7 @@ class sqlite_database final : public database {
                 const std::string& held_for, std::optional<double> look_again_at) override;
   void set_look_again_at(std::int64_t id, double at) override;
   void release_job(std::int64_t id) override;
+  void set_job_warnings(std::int64_t id, const std::string& warnings) override;
 
   // ---- ledger
   bool book(const ledger_entry& e, double now) override;

@@ -16,42 +16,19 @@ import unittest
 from fractions import Fraction
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from harness import PRICING, Daemon, Sim, chat, embedding, request  # noqa: E402
+import prices  # noqa: E402
+from harness import Daemon, Sim, chat, embedding, request  # noqa: E402
 
 BATCHCTL = os.environ.get("BATCHCTL", "build/release/daemon/batchctl")
 
-with open(PRICING) as f:
-    PRICES = json.load(f)
+PRICES = prices.load()
 FINE_TUNED = "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123"
+UNKNOWN = "gpt-9-nano"  # served by the simulator, priced by no table
 
 
-def price(model, kind):
-    """USD per token as an exact fraction, by the table's own rules (snapshot → family)."""
-    rows = PRICES["models"]
-    if model.startswith("ft:") and model not in rows:  # fine-tuned: its ft:<base> row, never the base's
-        model = "ft:" + model[3:].split(":")[0]
-    row = rows.get(model)
-    if row is None:
-        for suffix_len in (11, 5):
-            if model[:-suffix_len] in rows:
-                row = rows[model[:-suffix_len]]
-                break
-    value = row.get(kind) or (row["input"] if kind == "cached_input" else "0")
-    return Fraction(value) / 1_000_000
-
-
-def expected_pusd(usage_by_model):
-    """Batch cost in pico-dollars, exactly, from the simulator's usage report."""
-    total = Fraction(0)
-    half = Fraction(100 - PRICES["batch_discount_percent"], 100)
-    for model, u in usage_by_model.items():
-        cached = u.get("cached_tokens", 0)
-        total += (u["prompt_tokens"] - cached) * price(model, "input") * half
-        total += cached * price(model, "cached_input") * half
-        total += u.get("completion_tokens", 0) * price(model, "output") * half
-    pico = total * 10**12
-    assert pico.denominator == 1, "prices are whole pico-dollars per token"
-    return int(pico)
+def expected_pusd(usage_by_model, batch=True):
+    """Cost in pico-dollars, exactly, from the simulator's usage report and the table's rules."""
+    return prices.cost_pusd(PRICES, usage_by_model, batch)
 
 
 def get(sock, target):
@@ -101,9 +78,10 @@ class LedgerTest(unittest.TestCase):
             self.assertGreater(sum(u.get("cached_tokens", 0) for u in usage.values()), 0)
             ledger = get(d.socket, "/v1/ledger?by=model")
             self.assertEqual(ledger["total"]["batch_pusd"], expected_pusd(usage))
-            self.assertEqual(ledger["total"]["regular_pusd"], 2 * expected_pusd(usage))
+            self.assertEqual(ledger["total"]["regular_pusd"], expected_pusd(usage, batch=False))
             for row in ledger["rows"]:
                 u = usage[row["key"]]
+                self.assertEqual(row["priced_as"], prices.row_for(PRICES, row["key"])[0], "the row that priced it")
                 self.assertEqual((row["prompt_tokens"], row["cached_tokens"], row["completion_tokens"]),
                                  (u["prompt_tokens"], u.get("cached_tokens", 0), u.get("completion_tokens", 0)))
                 self.assertEqual(row["batch_pusd"], expected_pusd({row["key"]: u}))
@@ -197,14 +175,17 @@ class LedgerTest(unittest.TestCase):
         try:
             table = os.path.join(self.root, "pricing.json")
             partial = json.loads(json.dumps(PRICES))
-            del partial["models"]["gpt-4o-mini"]
             with open(table, "w") as f:
-                json.dump(partial, f)
+                json.dump({"models": {}}, f)
             d = Daemon(os.path.join(self.root, "d"), sim, pricing=table)
-            d.drop("before.jsonl", [chat(i) for i in range(5)])
+            lines = [chat(i) for i in range(5)]
+            for l in lines:
+                l["body"]["model"] = UNKNOWN
+            d.drop("before.jsonl", lines)
             self.assertIsNone(d.wait_for("before")["cost"]["batch_usd"], "not in the table yet: unknown")
             with open(table, "w") as f:
-                json.dump(PRICES, f)
+                json.dump({"models": {UNKNOWN: {"input": "0.01", "output": "0.04", "as_of": "2026-12-04",
+                                                "source": "the operator"}}}, f)
             d.proc.send_signal(signal.SIGHUP)
             deadline = time.time() + 10
             while time.time() < deadline:
@@ -212,10 +193,11 @@ class LedgerTest(unittest.TestCase):
                     if "configuration reloaded" in f.read():
                         break
                 time.sleep(0.02)
-            d.drop("after.jsonl", [chat(i) for i in range(5)])
+            d.drop("after.jsonl", lines)
             after = d.wait_for("after")
             self.assertIsNotNone(after["cost"]["batch_usd"])
             self.assertGreater(after["cost"]["batch_pusd"], 0)
+            self.assertEqual(after["cost"]["by_model"][0]["priced_as"], UNKNOWN)
             d.stop()
         finally:
             sim.close()
@@ -295,7 +277,7 @@ class LedgerTest(unittest.TestCase):
             d = Daemon(os.path.join(self.root, "d"), sim)
             lines = [chat(i) for i in range(10)]
             for l in lines:
-                l["body"]["model"] = "gpt-5-nano"
+                l["body"]["model"] = UNKNOWN
             d.drop("new.jsonl", lines)
             job = d.wait_for("new")
             self.assertEqual(job["status"], "completed")

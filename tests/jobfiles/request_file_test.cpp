@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "io/sha256.hpp"
 
@@ -218,6 +219,40 @@ TEST_F(request_file, embedding_requests_over_the_endpoint_limits_are_refused_wit
   EXPECT_EQ(r.errors[2].line, 4);
   EXPECT_NE(r.errors[2].message.find("300,000"), std::string::npos) << r.errors[2].message;
   EXPECT_FALSE(r.errors[2].hint.empty());
+}
+
+TEST_F(request_file, every_batch_endpoint_of_the_spec_is_taken_with_its_required_fields) {
+  const auto line = [](const std::string& id, const std::string& url, json body) {
+    body["model"] = url == "/v1/videos" ? "sora-2" : url.starts_with("/v1/images") ? "gpt-image-2" : "gpt-5.4-mini";
+    return json{{"custom_id", id}, {"method", "POST"}, {"url", url}, {"body", body}};
+  };
+  const std::vector<std::pair<std::string, json>> good = {
+      {"/v1/responses", {{"input", "hi"}}},
+      {"/v1/completions", {{"prompt", "Once"}}},
+      {"/v1/moderations", {{"input", "text"}}},
+      {"/v1/images/generations", {{"prompt", "a lighthouse"}}},
+      {"/v1/images/edits", {{"prompt", "add a boat"}, {"images", {{{"image_url", "https://example.com/a.png"}}}}}},
+      {"/v1/videos", {{"prompt", "waves"}, {"seconds", "4"}}}};
+  for (const auto& [url, body] : good) {
+    write({line("a", url, body), line("b", url, body)});
+    const auto r = split();
+    ASSERT_TRUE(r.errors.empty()) << url << ": " << r.errors[0].message;
+    EXPECT_EQ(r.endpoint, url);
+  }
+  const std::vector<std::tuple<std::string, json, std::string>> bad = {
+      {"/v1/images/generations", {{"size", "1024x1024"}}, "needs a non-empty string \"prompt\""},
+      {"/v1/images/edits", {{"prompt", "add a boat"}}, "needs a non-empty \"images\" array"},
+      {"/v1/videos", {{"prompt", ""}}, "needs a non-empty string \"prompt\""},
+      {"/v1/responses", {{"instructions", "be brief"}}, "needs \"input\""},
+      {"/v1/audio/speech", {{"input", "hi"}}, "/v1/images/generations"}};  // names the endpoints it takes
+  for (const auto& [url, body, says] : bad) {
+    write({line("a", url, body)});
+    const auto r = split();
+    ASSERT_EQ(r.errors.size(), 1u) << url;
+    EXPECT_NE(r.errors[0].message.find(says) + r.errors[0].hint.find(says), 2 * std::string::npos)
+        << url << ": " << r.errors[0].message << " / " << r.errors[0].hint;
+    EXPECT_FALSE(r.errors[0].hint.empty());
+  }
 }
 
 }  // namespace

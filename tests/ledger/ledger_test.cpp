@@ -1,12 +1,11 @@
-// Money: exact parsing and display, the pricing table as shipped, the batch
-// discount, cached-token billing, and a 1,000,000-line booking.
+// Money: exact parsing and display, a 1,000,000-line booking, holds over a
+// job's limit or the daily budget. The table itself: pricing_test.cpp.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <limits>
-#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "jobs/results/chunk_results.hpp"
@@ -46,98 +45,6 @@ TEST(money, formats_exactly_with_trailing_zeros_trimmed_to_cents) {
   EXPECT_EQ(format_usd(std::numeric_limits<picousd>::min()), "-9223372.036854775808");
   for (picousd v : {picousd{0}, picousd{1}, picousd{999}, picousd{57'075'000}, std::numeric_limits<picousd>::max()})
     EXPECT_EQ(parse_usd(format_usd(v)), v) << "exact both ways";
-}
-
-TEST(pricing, the_shipped_table_at_half_price_for_every_seeded_model) {
-  const auto t = shipped();
-  EXPECT_EQ(t.batch_discount_percent, 50);
-  struct row {
-    const char* model;
-    picousd in, out;
-  } rows[] = {{"text-embedding-3-large", 130'000, 0}, {"text-embedding-3-small", 20'000, 0},
-              {"text-embedding-ada-002", 100'000, 0}, {"gpt-4o", 2'500'000, 10'000'000},
-              {"gpt-4o-mini", 150'000, 600'000}, {"ft:gpt-4o", 3'750'000, 15'000'000},
-              {"ft:gpt-4o-mini", 300'000, 1'200'000}};
-  for (const auto& r : rows) {
-    const auto* p = t.find(r.model);
-    ASSERT_TRUE(p) << r.model;
-    EXPECT_EQ(p->input, r.in) << r.model;
-    EXPECT_EQ(p->output, r.out) << r.model;
-    EXPECT_FALSE(p->as_of.empty() || p->source.empty()) << r.model << ": every row says where it came from";
-    // One million tokens each way: the batch price is exactly half.
-    token_usage u{1, 1'000'000, 0, 1'000'000, 0};
-    const auto c = t.cost(r.model, u);
-    ASSERT_TRUE(c);
-    EXPECT_EQ(c->regular, (r.in + r.out) * 1'000'000) << r.model;
-    EXPECT_EQ(c->batch * 2, c->regular) << r.model;
-  }
-  // $0.15/1M in for gpt-4o-mini: 1M tokens = $0.15 regular, $0.075 batch.
-  EXPECT_EQ(format_usd(t.cost("gpt-4o-mini", {1, 1'000'000, 0, 0, 0})->batch), "0.075");
-  EXPECT_EQ(format_usd(t.cost("text-embedding-3-large", {1, 1'000'000, 0, 0, 0})->batch), "0.065");
-}
-
-TEST(pricing, snapshots_fall_back_to_their_family_unless_listed) {
-  auto t = shipped();
-  EXPECT_EQ(model_family("gpt-4o-mini-2024-07-18"), "gpt-4o-mini");
-  EXPECT_EQ(model_family("gpt-4-0613"), "gpt-4");
-  EXPECT_EQ(model_family("text-embedding-3-small"), "text-embedding-3-small");
-  EXPECT_EQ(t.find("gpt-4o-mini-2024-07-18"), t.find("gpt-4o-mini"));
-  t.models["gpt-4o-2024-05-13"] = {5'000'000, 5'000'000, 15'000'000, std::nullopt, "", ""};
-  EXPECT_EQ(t.find("gpt-4o-2024-05-13")->input, 5'000'000) << "a listed snapshot has its own price";
-  EXPECT_FALSE(t.find("gpt-9"));
-  EXPECT_FALSE(t.cost("gpt-9", {1, 10, 0, 10, 0})) << "unknown is not zero";
-}
-
-TEST(pricing, fine_tuned_models_are_priced_as_fine_tuned_never_as_their_base) {
-  auto t = shipped();
-  const std::string mini = "ft:gpt-4o-mini-2024-07-18:org:suffix:abc123";
-  EXPECT_EQ(fine_tuned_row(mini), "ft:gpt-4o-mini-2024-07-18");
-  EXPECT_EQ(fine_tuned_row("ft:gpt-4o-2024-08-06"), "ft:gpt-4o-2024-08-06");
-  EXPECT_FALSE(fine_tuned_row("gpt-4o-mini"));
-  ASSERT_TRUE(t.find(mini));
-  EXPECT_EQ(t.find(mini), t.find("ft:gpt-4o-mini")) << "the snapshot falls back to its fine-tuned family";
-  EXPECT_NE(t.find(mini), t.find("gpt-4o-mini"));
-  // API-FACTS §9, fine-tuned gpt-4o-mini: batch $0.15 / $0.075 cached / $0.60 per 1M tokens.
-  const auto c = t.cost(mini, {1, 1'000'000, 400'000, 1'000'000, 0});
-  ASSERT_TRUE(c);
-  EXPECT_EQ(c->batch, picousd{600'000} * 150'000 + picousd{400'000} * 75'000 + picousd{1'000'000} * 600'000);
-  EXPECT_EQ(c->regular, 2 * c->batch);
-  EXPECT_EQ(format_usd(c->batch), "0.72");
-  // Fine-tuned gpt-4o: regular $3.75 / $1.875 / $15.00.
-  const auto* big = t.find("ft:gpt-4o-2024-08-06:acme::xyz");
-  ASSERT_TRUE(big);
-  EXPECT_EQ(std::tuple(big->input, big->cached_input, big->output), std::tuple(3'750'000, 1'875'000, 15'000'000));
-  // No ft: row for the base: unknown, not the base model's cheaper price.
-  t.models.erase("ft:gpt-4o");
-  EXPECT_FALSE(t.find("ft:gpt-4o-2024-08-06:acme::xyz"));
-  EXPECT_TRUE(t.find("gpt-4o-2024-08-06"));
-  EXPECT_FALSE(t.find("ft:gpt-4.1-mini-2025-04-14:acme:s:id"));
-  // A row for the fine-tuned model itself wins.
-  t.models[mini] = {2'000'000, 2'000'000, 2'000'000, std::nullopt, "", ""};
-  EXPECT_EQ(t.find(mini)->input, 2'000'000);
-}
-
-TEST(pricing, cached_tokens_are_billed_once_at_the_cached_rate) {
-  const auto t = shipped();
-  // gpt-4o-mini: 1000 prompt tokens of which 400 cached, 100 completion.
-  const auto c = t.cost("gpt-4o-mini", {1, 1000, 400, 100, 0});
-  ASSERT_TRUE(c);
-  EXPECT_EQ(c->regular, 600 * 150'000 + 400 * 75'000 + 100 * 600'000);
-  EXPECT_EQ(c->batch, 600 * 75'000 + 400 * 37'500 + 100 * 300'000);
-  EXPECT_FALSE(t.cost("gpt-4o-mini", {2, 1000, 0, 0, 1})) << "a line without usage makes the cost unknown";
-}
-
-TEST(pricing, refuses_a_bad_table_with_every_problem) {
-  std::vector<std::string> problems;
-  pricing_table::from_json(json::parse(R"({"batch_discount_percent": 50, "models": {
-      "a": {"input": "0.1234567"}, "b": {"output": "1"}, "c": {"input": "1", "colour": "red"},
-      "d": {"input": "0.000001"}}})"),
-                           problems);
-  ASSERT_EQ(problems.size(), 4u);
-  EXPECT_NE(problems[0].find("model a"), std::string::npos);
-  EXPECT_NE(problems[1].find("\"input\" is missing"), std::string::npos);
-  EXPECT_NE(problems[2].find("unknown field \"colour\""), std::string::npos);
-  EXPECT_NE(problems[3].find("not a whole number"), std::string::npos) << "half of 1 pico-dollar";
 }
 
 TEST(ledger, a_million_line_booking_totals_the_exact_product) {

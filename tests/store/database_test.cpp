@@ -206,10 +206,13 @@ TEST_F(store, books_once_per_chunk_and_model_and_sums_by_key) {
   const auto b = db.insert_job("b", "requests", "/s/b", 0);
   const auto ca = db.insert_chunk(chunk_for(a, 1), 0);
   const auto cb = db.insert_chunk(chunk_for(b, 1), 0);
-  ledger_entry e{a, ca, "gpt-4o-mini", 10, 1000, 100, 50, 60, 120};
+  ledger_entry e{.job_id = a, .chunk_id = ca, .model = "gpt-4o-mini-2024-07-18", .requests = 10,
+                 .prompt_tokens = 1000, .cached_tokens = 100, .completion_tokens = 50, .reasoning_tokens = 20,
+                 .batch_cost = 60, .regular_cost = 120, .priced_as = "gpt-4o-mini"};
   EXPECT_TRUE(db.book(e, 1'764'201'600));  // 2025-11-27
   EXPECT_FALSE(db.book(e, 1'764'201'600)) << "a repeated merge books nothing";
-  ledger_entry unknown{b, cb, "gpt-9", 5, 10, 0, 10, std::nullopt, std::nullopt};
+  ledger_entry unknown{.job_id = b, .chunk_id = cb, .model = "gpt-9", .requests = 5, .prompt_tokens = 10,
+                       .completion_tokens = 10};
   EXPECT_TRUE(db.book(unknown, 1'764'201'600 + 86'400 * 5));  // 2025-12-02
   auto by_day = db.ledger({"day", std::nullopt, std::nullopt, std::nullopt});
   ASSERT_EQ(by_day.size(), 2u);
@@ -219,7 +222,11 @@ TEST_F(store, books_once_per_chunk_and_model_and_sums_by_key) {
   EXPECT_EQ(by_day[1].priced_requests, 0);
   EXPECT_EQ(db.ledger({"month", std::nullopt, std::nullopt, std::nullopt})[1].key, "2025-12");
   EXPECT_EQ(db.ledger({"job", std::nullopt, std::nullopt, std::nullopt})[0].key, "a");
-  EXPECT_EQ(db.ledger({"model", std::nullopt, std::nullopt, std::nullopt})[1].key, "gpt-9");
+  const auto by_model = db.ledger({"model", std::nullopt, std::nullopt, std::nullopt});
+  EXPECT_EQ(by_model[1].key, "gpt-9");
+  EXPECT_EQ(by_model[1].priced_as, "") << "an unknown price names no row";
+  EXPECT_EQ(by_model[0].priced_as, "gpt-4o-mini") << "the row that priced the snapshot";
+  EXPECT_EQ(by_model[0].reasoning_tokens, 20);
   auto all = db.ledger({"all", std::string("2025-11-28"), std::nullopt, std::nullopt});
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].requests, 5) << "since is inclusive, the 27th is out";

@@ -139,6 +139,8 @@ class Package(unittest.TestCase):
             self.assertTrue(os.access(os.path.join(root, "usr/bin/batchd"), os.X_OK))
             with open(os.path.join(root, "etc/batchd/batchd.json")) as f:
                 json.load(f)
+            with open(os.path.join(root, "etc/batchd/pricing.json")) as f:
+                self.assertEqual(json.load(f)["models"], {}, "an empty overlay: the built-in table stays in force")
             info = subprocess.run(["dpkg-deb", "--info", deb], capture_output=True, text=True, check=True).stdout
             self.assertIn("Package: batchd", info)
             self.assertRegex(info, r"Depends:.*systemd")
