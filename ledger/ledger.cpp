@@ -65,8 +65,12 @@ cost_estimate estimate(const store::job_row& job, const pricing_table& prices) {
   cost_estimate e;
   e.input_tokens = job.est_input_tokens;
   e.output_tokens = job.est_output_tokens;
-  const auto found = prices.find(job.model.value_or(""));
-  if (!found) return e;
+  const auto model = job.model.value_or("?");
+  const auto found = prices.find(model);
+  if (!found) {
+    e.unknown_because = "model " + model + " is not in the pricing table";
+    return e;
+  }
   const auto& p = *found->price;
   if (p.free()) {
     e.regular = e.batch = 0;
@@ -74,7 +78,10 @@ cost_estimate estimate(const store::job_row& job, const pricing_table& prices) {
   }
   const auto& in = p.text.input;
   const auto& out = p.image && p.image->output ? p.image->output : p.text.output;
-  if (!in || !in->batch || (e.output_tokens > 0 && (!out || !out->batch))) return e;  // a rate nobody published
+  if (!in || !in->batch || (e.output_tokens > 0 && (!out || !out->batch))) {
+    e.unknown_because = "model " + model + " (row " + found->row + ") has no published batch price";
+    return e;
+  }
   // Saturating: an absurd max_tokens must read as "too much", never wrap to a small number.
   const auto at = [&](bool batch) {
     const auto output = e.output_tokens > 0 ? saturating_mul(e.output_tokens, batch ? *out->batch : out->regular) : 0;
@@ -91,9 +98,8 @@ std::optional<std::string> hold_reason(const store::job_row& job, const cost_est
   const bool limited = job.max_cost || b.daily;
   if (!limited) return std::nullopt;
   if (!e.batch)
-    return "the cost cannot be estimated: model " + job.model.value_or("?") +
-           " is not in the pricing table, and a cost limit applies; add the model to the table "
-           "(and send SIGHUP) or release the job";
+    return "the cost cannot be estimated: " + e.unknown_because +
+           ", and a cost limit applies; add a row for it to the pricing file (and send SIGHUP) or release the job";
   if (job.max_cost && *e.batch > *job.max_cost)
     return "estimated $" + format_usd(*e.batch) + " at the batch price is over the job's max_cost_usd $" +
            format_usd(*job.max_cost) + "; raise the limit or release the job";

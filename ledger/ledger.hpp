@@ -35,7 +35,8 @@ nlohmann::json money_json(const store::ledger_sum& s);
 // otherwise. Priced at the batch price, no cache discount assumed.
 struct cost_estimate {
   std::int64_t input_tokens = 0, output_tokens = 0;
-  std::optional<picousd> batch, regular;  // unset: the model is not in the table
+  std::optional<picousd> batch, regular;  // unset: unknown, and why
+  std::string unknown_because;
 };
 cost_estimate estimate(const store::job_row& job, const pricing_table& prices);
 

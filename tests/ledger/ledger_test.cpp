@@ -131,6 +131,10 @@ TEST(ledger, holds_over_the_job_limit_or_the_daily_budget) {
   why = hold_reason(job, estimate(job, t), b, 0, "2026-11-27");
   ASSERT_TRUE(why) << "an unknown price under a budget is held, not assumed free";
   EXPECT_NE(why->find("not in the pricing table"), std::string::npos);
+  job.model = "gpt-3.5-turbo-instruct";  // priced, but OpenAI lists no batch price for it
+  why = hold_reason(job, estimate(job, t), b, 0, "2026-11-27");
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("(row gpt-3.5-turbo-instruct) has no published batch price"), std::string::npos) << *why;
 }
 
 }  // namespace
